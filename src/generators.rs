@@ -1,0 +1,396 @@
+//! Random client ids, client secrets, tokens and device user codes.
+//!
+//! This is Django OAuth Toolkit's `generators.py` plus the oauthlib helpers it
+//! calls (`generate_token`, `generate_client_id`, `random_token_generator`) and
+//! DOT's device `user_code_generator`. Every value comes from
+//! [`generate_token`], which draws each character uniformly (no modulo bias) from
+//! a character set with [`rand::rng`], a ChaCha12 CSPRNG seeded and periodically
+//! reseeded from the operating system. DOT uses Python's `SystemRandom`, which
+//! asks the OS for every character; a thread-local CSPRNG gives the same
+//! unpredictability without a system call per character.
+//!
+//! | DOT / oauthlib | here | value |
+//! |---|---|---|
+//! | `ClientIdGenerator` | [`ClientIdGenerator`] | 40 characters of `a-zA-Z0-9` (never `:`, so HTTP Basic auth works) |
+//! | `ClientSecretGenerator` | [`ClientSecretGenerator`] | `CLIENT_SECRET_GENERATOR_LENGTH` (128) characters of `a-zA-Z0-9` |
+//! | `random_token_generator` | [`TokenGenerator`] | 40 characters of `a-zA-Z0-9` (oauthlib: 30) |
+//! | `user_code_generator` | [`UserCodeGenerator`] | 8 characters of base32hex `0-9A-V` |
+//!
+//! The [`Settings`] hooks (`client_id_generator`, `client_secret_generator`,
+//! `access_token_generator`, `refresh_token_generator`, `user_code_generator`)
+//! replace DOT's class-path settings; [`generate_client_id`] and friends honour
+//! them.
+//!
+//! ```
+//! use tower_oauth_toolkit::generators::{Generator, TokenGenerator, generate_client_id};
+//! use tower_oauth_toolkit::settings::Settings;
+//!
+//! let client_id = generate_client_id(&Settings::default());
+//! assert_eq!(client_id.len(), 40);
+//! assert!(client_id.bytes().all(|b| b.is_ascii_alphanumeric()));
+//!
+//! let token = TokenGenerator::default().generate();
+//! assert_eq!(token.len(), 40);
+//! // Fewer than 160 bits of entropy is refused.
+//! assert!(TokenGenerator::new(20).is_err());
+//! ```
+
+use std::fmt;
+
+use rand::distr::{Distribution, Uniform};
+
+use crate::settings::Settings;
+
+/// oauthlib's `UNICODE_ASCII_CHARACTER_SET`: `a-zA-Z0-9`, 62 characters.
+pub const UNICODE_ASCII_CHARACTER_SET: &str =
+    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+
+/// The base32hex alphabet (RFC 4648 §7) DOT uses for device user codes: `0-9A-V`.
+pub const BASE32HEX_CHARACTER_SET: &str = "0123456789ABCDEFGHIJKLMNOPQRSTUV";
+
+/// Something that produces a fresh random string each time it is called.
+///
+/// This is the `.hash()` method of DOT's generator classes
+/// (`CLIENT_ID_GENERATOR_CLASS`, `CLIENT_SECRET_GENERATOR_CLASS`) and the
+/// `ACCESS_TOKEN_GENERATOR` / `REFRESH_TOKEN_GENERATOR` /
+/// `OAUTH_DEVICE_USER_CODE_GENERATOR` callables. Install your own with the
+/// `Settings::with_*_generator` builder methods. A generator for client ids must
+/// never produce `:` (it would break HTTP Basic client authentication), and a
+/// token generator must keep at least 160 bits of entropy.
+pub trait Generator: Send + Sync + fmt::Debug {
+    /// Returns a new random value.
+    fn generate(&self) -> String;
+}
+
+/// Returns `length` characters drawn uniformly and independently from `charset`
+/// with a cryptographically secure generator (oauthlib's `generate_token`).
+///
+/// # Panics
+///
+/// If `charset` is empty or contains non-ASCII bytes.
+///
+/// ```
+/// use tower_oauth_toolkit::generators::{generate_token, BASE32HEX_CHARACTER_SET};
+///
+/// let code = generate_token(8, BASE32HEX_CHARACTER_SET.as_bytes());
+/// assert_eq!(code.len(), 8);
+/// ```
+pub fn generate_token(length: usize, charset: &[u8]) -> String {
+    assert!(
+        !charset.is_empty() && charset.is_ascii(),
+        "generate_token needs a non-empty ASCII character set"
+    );
+    // Uniform::new only fails for an empty range, excluded above.
+    let index = Uniform::new(0, charset.len()).expect("non-empty character set");
+    index
+        .sample_iter(rand::rng())
+        .take(length)
+        .map(|i| char::from(charset[i]))
+        .collect()
+}
+
+/// DOT's `ClientIdGenerator`: 40 characters of [`UNICODE_ASCII_CHARACTER_SET`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ClientIdGenerator;
+
+impl ClientIdGenerator {
+    /// Length of a generated client id (oauthlib `generate_client_id`).
+    pub const LENGTH: usize = 40;
+}
+
+impl Generator for ClientIdGenerator {
+    fn generate(&self) -> String {
+        generate_token(Self::LENGTH, UNICODE_ASCII_CHARACTER_SET.as_bytes())
+    }
+}
+
+/// DOT's `ClientSecretGenerator`: `length` characters of
+/// [`UNICODE_ASCII_CHARACTER_SET`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ClientSecretGenerator {
+    /// Number of characters (DOT `CLIENT_SECRET_GENERATOR_LENGTH`, default 128).
+    pub length: usize,
+}
+
+impl ClientSecretGenerator {
+    /// DOT's default `CLIENT_SECRET_GENERATOR_LENGTH`.
+    pub const DEFAULT_LENGTH: usize = 128;
+}
+
+impl Default for ClientSecretGenerator {
+    fn default() -> Self {
+        Self {
+            length: Self::DEFAULT_LENGTH,
+        }
+    }
+}
+
+impl Generator for ClientSecretGenerator {
+    fn generate(&self) -> String {
+        generate_token(self.length, UNICODE_ASCII_CHARACTER_SET.as_bytes())
+    }
+}
+
+/// Generator for access tokens, refresh tokens, authorization codes and device
+/// codes: `length` characters of [`UNICODE_ASCII_CHARACTER_SET`].
+///
+/// The default length is 40 characters, about 238 bits of entropy (oauthlib's
+/// `random_token_generator` uses 30, about 179 bits). The length can be changed
+/// with [`TokenGenerator::new`], which refuses anything under 160 bits (fewer
+/// than [`TokenGenerator::MIN_LENGTH`] = 27 characters): bearer tokens are
+/// looked up by value, so their unpredictability is their only protection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TokenGenerator {
+    length: usize,
+}
+
+impl TokenGenerator {
+    /// Default token length: 40 characters, about 238 bits.
+    pub const DEFAULT_LENGTH: usize = 40;
+    /// Shortest accepted length: 27 characters of a 62-character set carry
+    /// 160.8 bits; 26 would carry only 154.8.
+    pub const MIN_LENGTH: usize = 27;
+
+    /// A generator of `length`-character tokens.
+    ///
+    /// # Errors
+    ///
+    /// [`TokenLengthError`] if `length` gives less than 160 bits of entropy.
+    pub fn new(length: usize) -> Result<Self, TokenLengthError> {
+        if length < Self::MIN_LENGTH {
+            return Err(TokenLengthError { length });
+        }
+        Ok(Self { length })
+    }
+
+    /// Number of characters in each token.
+    pub fn length(&self) -> usize {
+        self.length
+    }
+}
+
+impl Default for TokenGenerator {
+    fn default() -> Self {
+        Self {
+            length: Self::DEFAULT_LENGTH,
+        }
+    }
+}
+
+impl Generator for TokenGenerator {
+    fn generate(&self) -> String {
+        generate_token(self.length, UNICODE_ASCII_CHARACTER_SET.as_bytes())
+    }
+}
+
+/// Entropy in bits of `length` characters drawn uniformly from 62.
+fn entropy_bits(length: usize) -> f64 {
+    length as f64 * 62f64.log2()
+}
+
+/// [`TokenGenerator::new`] was given a length with less than 160 bits of entropy.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "a token of {length} characters carries {:.1} bits of entropy; at least 160 bits \
+     ({} characters) are required",
+    entropy_bits(*.length),
+    TokenGenerator::MIN_LENGTH
+)]
+pub struct TokenLengthError {
+    /// The refused length.
+    pub length: usize,
+}
+
+/// DOT's device-flow `user_code_generator`: 8 characters of
+/// [`BASE32HEX_CHARACTER_SET`] (40 bits; RFC 8628 §6.1 relies on the short
+/// lifetime and rate limiting of user codes rather than on their length).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct UserCodeGenerator;
+
+impl UserCodeGenerator {
+    /// Length of a generated user code.
+    pub const LENGTH: usize = 8;
+}
+
+impl Generator for UserCodeGenerator {
+    fn generate(&self) -> String {
+        generate_token(Self::LENGTH, BASE32HEX_CHARACTER_SET.as_bytes())
+    }
+}
+
+/// A new client id from the settings' `client_id_generator` hook
+/// (DOT `CLIENT_ID_GENERATOR_CLASS`).
+pub fn generate_client_id(settings: &Settings) -> String {
+    settings.client_id_generator.generate()
+}
+
+/// A new client secret from the settings' `client_secret_generator` hook, or,
+/// when it is unset, a [`ClientSecretGenerator`] of
+/// `CLIENT_SECRET_GENERATOR_LENGTH` characters (DOT `CLIENT_SECRET_GENERATOR_CLASS`).
+pub fn generate_client_secret(settings: &Settings) -> String {
+    match &settings.client_secret_generator {
+        Some(generator) => generator.generate(),
+        None => ClientSecretGenerator {
+            length: settings.client_secret_generator_length,
+        }
+        .generate(),
+    }
+}
+
+/// A new access token from the settings' `access_token_generator` hook
+/// (DOT `ACCESS_TOKEN_GENERATOR`).
+pub fn generate_access_token(settings: &Settings) -> String {
+    settings.access_token_generator.generate()
+}
+
+/// A new refresh token from the settings' `refresh_token_generator` hook, or the
+/// access-token generator when it is unset (DOT `REFRESH_TOKEN_GENERATOR`).
+pub fn generate_refresh_token(settings: &Settings) -> String {
+    settings
+        .refresh_token_generator
+        .as_ref()
+        .unwrap_or(&settings.access_token_generator)
+        .generate()
+}
+
+/// A new device-flow user code from the settings' `user_code_generator` hook
+/// (DOT `OAUTH_DEVICE_USER_CODE_GENERATOR`).
+pub fn generate_user_code(settings: &Settings) -> String {
+    settings.user_code_generator.generate()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+    use std::sync::Arc;
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn only_alphanumeric(s: &str) -> bool {
+        s.bytes().all(|b| b.is_ascii_alphanumeric())
+    }
+
+    #[test]
+    fn character_sets() {
+        assert_eq!(UNICODE_ASCII_CHARACTER_SET.len(), 62);
+        let set: HashSet<u8> = UNICODE_ASCII_CHARACTER_SET.bytes().collect();
+        assert_eq!(set.len(), 62);
+        assert!(only_alphanumeric(UNICODE_ASCII_CHARACTER_SET));
+        assert_eq!(BASE32HEX_CHARACTER_SET.len(), 32);
+    }
+
+    #[test]
+    fn min_length_is_the_160_bit_boundary() {
+        assert!(entropy_bits(TokenGenerator::MIN_LENGTH) >= 160.0);
+        assert!(entropy_bits(TokenGenerator::MIN_LENGTH - 1) < 160.0);
+        assert!(TokenGenerator::new(TokenGenerator::MIN_LENGTH).is_ok());
+        let err = TokenGenerator::new(26).unwrap_err();
+        assert_eq!(err.length, 26);
+        assert!(err.to_string().contains("160 bits"), "{err}");
+        assert!(entropy_bits(TokenGenerator::DEFAULT_LENGTH) > 238.0);
+    }
+
+    #[test]
+    fn user_codes_are_base32hex() {
+        for _ in 0..100 {
+            let code = UserCodeGenerator.generate();
+            assert_eq!(code.len(), 8);
+            assert!(code
+                .bytes()
+                .all(|b| BASE32HEX_CHARACTER_SET.as_bytes().contains(&b)));
+        }
+    }
+
+    #[test]
+    fn every_character_is_used() {
+        // 62 symbols, 40_000 draws: each is expected ~645 times.
+        let drawn: HashSet<char> = generate_token(40_000, UNICODE_ASCII_CHARACTER_SET.as_bytes())
+            .chars()
+            .collect();
+        assert_eq!(drawn.len(), 62);
+    }
+
+    #[test]
+    #[should_panic(expected = "non-empty ASCII")]
+    fn empty_charset_panics() {
+        generate_token(1, b"");
+    }
+
+    #[derive(Debug)]
+    struct Fixed(&'static str);
+
+    impl Generator for Fixed {
+        fn generate(&self) -> String {
+            self.0.to_owned()
+        }
+    }
+
+    #[test]
+    fn settings_hooks_are_honoured() {
+        let settings = Settings::default();
+        assert_eq!(generate_client_secret(&settings).len(), 128);
+        assert_eq!(generate_access_token(&settings).len(), 40);
+        assert_eq!(generate_refresh_token(&settings).len(), 40);
+        assert_eq!(generate_user_code(&settings).len(), 8);
+
+        let settings = Settings {
+            client_secret_generator_length: 50,
+            ..Settings::default()
+        };
+        assert_eq!(generate_client_secret(&settings).len(), 50);
+
+        let settings = Settings::default()
+            .with_client_id_generator(Arc::new(Fixed("id")))
+            .with_client_secret_generator(Arc::new(Fixed("secret")))
+            .with_access_token_generator(Arc::new(Fixed("access")))
+            .with_user_code_generator(Arc::new(Fixed("USER")));
+        assert_eq!(generate_client_id(&settings), "id");
+        assert_eq!(generate_client_secret(&settings), "secret");
+        assert_eq!(generate_access_token(&settings), "access");
+        // Unset refresh generator falls back to the access-token one.
+        assert_eq!(generate_refresh_token(&settings), "access");
+        assert_eq!(generate_user_code(&settings), "USER");
+        let settings = settings.with_refresh_token_generator(Arc::new(Fixed("refresh")));
+        assert_eq!(generate_refresh_token(&settings), "refresh");
+    }
+
+    proptest! {
+        #[test]
+        fn client_ids_are_40_alphanumerics(_seed in any::<u8>()) {
+            let id = ClientIdGenerator.generate();
+            prop_assert_eq!(id.len(), 40);
+            prop_assert!(only_alphanumeric(&id));
+            prop_assert!(!id.contains(':'));
+        }
+
+        #[test]
+        fn secrets_have_the_configured_length(length in 1usize..=255) {
+            let secret = ClientSecretGenerator { length }.generate();
+            prop_assert_eq!(secret.len(), length);
+            prop_assert!(only_alphanumeric(&secret));
+        }
+
+        #[test]
+        fn tokens_have_the_configured_length(length in TokenGenerator::MIN_LENGTH..=255) {
+            let token = TokenGenerator::new(length).unwrap().generate();
+            prop_assert_eq!(token.len(), length);
+            prop_assert!(only_alphanumeric(&token));
+        }
+
+        #[test]
+        fn short_token_lengths_are_refused(length in 0usize..TokenGenerator::MIN_LENGTH) {
+            prop_assert!(TokenGenerator::new(length).is_err());
+        }
+    }
+
+    #[test]
+    fn tokens_are_unique_across_many_draws() {
+        let generator = TokenGenerator::default();
+        let tokens: HashSet<String> = (0..100_000).map(|_| generator.generate()).collect();
+        assert_eq!(tokens.len(), 100_000);
+        let ids: HashSet<String> = (0..10_000).map(|_| ClientIdGenerator.generate()).collect();
+        assert_eq!(ids.len(), 10_000);
+    }
+}
