@@ -1,0 +1,329 @@
+//! Deleting expired tokens: [`clear_expired`] (DOT's `clear_expired()`, the library call
+//! behind `oauth-toolkit cleartokens`) and [`spawn_cleanup`], which runs it periodically in
+//! the host's tokio runtime.
+//!
+//! The steps run in DOT 3.4.1's order, with its cutoffs (`now` is read once):
+//!
+//! 1. revoked refresh tokens with `revoked <= now - REFRESH_TOKEN_GRACE_PERIOD_SECONDS`;
+//!    with `REFRESH_TOKEN_REUSE_PROTECTION` the cutoff is `now -
+//!    REFRESH_TOKEN_EXPIRE_SECONDS` instead (reuse detection needs the tombstones), and
+//!    the step is skipped when that is unset;
+//! 2. orphaned refresh tokens (live, with no access token);
+//! 3. live refresh tokens whose access token expired at or before `now -
+//!    REFRESH_TOKEN_EXPIRE_SECONDS` (only when that is set);
+//! 4. expired access tokens with no refresh token (an expired access token whose refresh
+//!    token is still usable is kept);
+//! 5. expired ID tokens with no access token;
+//! 6. expired authorization codes;
+//! 7. expired device grants (DOT never clears these).
+//!
+//! Each step deletes in batches of `CLEAR_EXPIRED_TOKENS_BATCH_SIZE` rows, one SQL
+//! statement per batch (no ids are fetched into the application, so memory stays flat
+//! whatever the table size), and sleeps `CLEAR_EXPIRED_TOKENS_BATCH_INTERVAL` between
+//! batches. Expired tokens are also refused whenever they are presented: the cleanup is
+//! housekeeping, never the only guard.
+//!
+//! ```
+//! use tower_oauth_toolkit::cleanup::clear_expired;
+//! use tower_oauth_toolkit::settings::Settings;
+//! use tower_oauth_toolkit::store::memory::MemoryStore;
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! let report = clear_expired(&MemoryStore::new(), &Settings::default()).await.unwrap();
+//! assert_eq!(report.total(), 0);
+//! # }
+//! ```
+
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+
+use crate::model::Timestamp;
+use crate::settings::Settings;
+use crate::store::{CleanupStep, Store, StoreError};
+
+/// What one step did.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct StepReport {
+    /// The step's name (`revoked_refresh_tokens`, …).
+    pub step: &'static str,
+    /// Rows deleted.
+    pub deleted: u64,
+    /// Why the step did not run, when it did not (a setting is unset).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub skipped: Option<&'static str>,
+}
+
+/// What [`clear_expired`] did, step by step in the order they ran.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct CleanupReport {
+    /// One entry per step.
+    pub steps: Vec<StepReport>,
+    /// Whether the run stopped early because it was asked to.
+    pub cancelled: bool,
+}
+
+impl CleanupReport {
+    /// Rows deleted by one step.
+    pub fn deleted(&self, step: CleanupStep) -> u64 {
+        self.steps
+            .iter()
+            .find(|s| s.step == step.name())
+            .map_or(0, |s| s.deleted)
+    }
+
+    /// Rows deleted in all.
+    pub fn total(&self) -> u64 {
+        self.steps.iter().map(|s| s.deleted).sum()
+    }
+}
+
+/// Hooks for progress reporting and cancellation. Every method has a do-nothing default.
+pub trait CleanupProgress: Send {
+    /// Whether to count each step's rows first (an extra query per step) so that
+    /// [`CleanupProgress::step_started`] gets a total.
+    fn wants_totals(&self) -> bool {
+        false
+    }
+    /// A step starts; `total` is its row count when [`CleanupProgress::wants_totals`].
+    fn step_started(&mut self, _step: CleanupStep, _total: Option<u64>) {}
+    /// A batch of `n` rows was deleted.
+    fn batch_deleted(&mut self, _step: CleanupStep, _n: u64) {}
+    /// A step ended.
+    fn step_finished(&mut self, _step: CleanupStep, _report: &StepReport) {}
+    /// Return true to stop before the next batch.
+    fn cancelled(&self) -> bool {
+        false
+    }
+}
+
+/// A [`CleanupProgress`] that reports nothing.
+#[derive(Debug, Default)]
+pub struct NoProgress;
+impl CleanupProgress for NoProgress {}
+
+/// The cutoff of each step, from the settings (`None`: the step is skipped, with why).
+pub fn step_cutoff(
+    step: CleanupStep,
+    settings: &Settings,
+    now: Timestamp,
+) -> Result<Timestamp, &'static str> {
+    let expire = settings.refresh_token_expire();
+    match step {
+        CleanupStep::RevokedRefreshTokens => {
+            if settings.refresh_token_reuse_protection {
+                expire.map(|e| now.minus(e)).ok_or(
+                    "REFRESH_TOKEN_REUSE_PROTECTION keeps revoked refresh tokens until \
+                     REFRESH_TOKEN_EXPIRE_SECONDS, which is unset",
+                )
+            } else {
+                Ok(now.minus(settings.refresh_token_grace_period_seconds))
+            }
+        }
+        CleanupStep::ExpiredRefreshTokens => expire
+            .map(|e| now.minus(e))
+            .ok_or("REFRESH_TOKEN_EXPIRE_SECONDS is unset"),
+        _ => Ok(now),
+    }
+}
+
+fn summary(step: CleanupStep) -> &'static str {
+    match step {
+        CleanupStep::RevokedRefreshTokens => "Revoked refresh tokens deleted",
+        CleanupStep::OrphanedRefreshTokens => "Orphaned refresh tokens deleted",
+        CleanupStep::ExpiredRefreshTokens => "Expired refresh tokens deleted",
+        CleanupStep::ExpiredAccessTokens => "Expired access tokens deleted",
+        CleanupStep::ExpiredIdTokens => "Expired ID tokens deleted",
+        CleanupStep::ExpiredGrants => "Expired grant tokens deleted",
+        CleanupStep::ExpiredDeviceGrants => "Expired device grants deleted",
+    }
+}
+
+/// Deletes expired tokens now (DOT's `clear_expired()`).
+pub async fn clear_expired<S: Store>(
+    store: &S,
+    settings: &Settings,
+) -> Result<CleanupReport, StoreError> {
+    clear_expired_with(store, settings, Timestamp::now(), &mut NoProgress).await
+}
+
+/// [`clear_expired`] at a given time, with progress hooks.
+pub async fn clear_expired_with<S: Store, P: CleanupProgress + ?Sized>(
+    store: &S,
+    settings: &Settings,
+    now: Timestamp,
+    progress: &mut P,
+) -> Result<CleanupReport, StoreError> {
+    let batch = settings.clear_expired_tokens_batch_size.max(1) as u64;
+    let interval = settings.clear_expired_tokens_batch_interval;
+    let mut report = CleanupReport::default();
+    for step in CleanupStep::ALL {
+        if progress.cancelled() {
+            report.cancelled = true;
+            break;
+        }
+        let cutoff = match step_cutoff(step, settings, now) {
+            Ok(c) => c,
+            Err(why) => {
+                tracing::info!("{}: skipped ({why})", step.name());
+                let r = StepReport {
+                    step: step.name(),
+                    deleted: 0,
+                    skipped: Some(why),
+                };
+                progress.step_finished(step, &r);
+                report.steps.push(r);
+                continue;
+            }
+        };
+        let total = if progress.wants_totals() {
+            Some(store.count_expired(step, cutoff).await?)
+        } else {
+            None
+        };
+        progress.step_started(step, total);
+        let mut deleted = 0u64;
+        loop {
+            let n = store.delete_expired_batch(step, cutoff, batch).await?;
+            deleted += n;
+            progress.batch_deleted(step, n);
+            tracing::debug!(step = step.name(), deleted = n, "batch deleted");
+            if n < batch {
+                break;
+            }
+            if progress.cancelled() {
+                report.cancelled = true;
+                break;
+            }
+            if !interval.is_zero() {
+                tokio::time::sleep(interval).await;
+            }
+        }
+        tracing::info!("{deleted} {}", summary(step));
+        let r = StepReport {
+            step: step.name(),
+            deleted,
+            skipped: None,
+        };
+        progress.step_finished(step, &r);
+        report.steps.push(r);
+        if report.cancelled {
+            break;
+        }
+    }
+    Ok(report)
+}
+
+/// A running background cleanup (see [`spawn_cleanup`]).
+#[derive(Debug)]
+pub struct CleanupHandle {
+    stop: Arc<StopSignal>,
+    task: JoinHandle<()>,
+}
+
+#[derive(Debug, Default)]
+struct StopSignal {
+    stopped: AtomicBool,
+    notify: Notify,
+}
+
+impl StopSignal {
+    fn stop(&self) {
+        self.stopped.store(true, Ordering::SeqCst);
+        self.notify.notify_waiters();
+    }
+    fn is_stopped(&self) -> bool {
+        self.stopped.load(Ordering::SeqCst)
+    }
+    async fn wait(&self) {
+        let notified = self.notify.notified();
+        if self.is_stopped() {
+            return;
+        }
+        notified.await;
+    }
+}
+
+struct StopCheck<'a>(&'a StopSignal);
+impl CleanupProgress for StopCheck<'_> {
+    fn cancelled(&self) -> bool {
+        self.0.is_stopped()
+    }
+}
+
+impl CleanupHandle {
+    /// Asks the task to stop (a run in progress stops after its current batch) and waits
+    /// for it.
+    pub async fn stop(self) {
+        self.stop.stop();
+        let _ = self.task.await;
+    }
+
+    /// Whether the task has ended.
+    pub fn is_finished(&self) -> bool {
+        self.task.is_finished()
+    }
+}
+
+/// Runs [`clear_expired`] every `every` in the current tokio runtime, starting after the
+/// first period. Runs never overlap (a run longer than the period delays the next one); a
+/// database error is logged and the next tick tries again. Stop it with
+/// [`CleanupHandle::stop`].
+pub fn spawn_cleanup<S: Store>(
+    store: Arc<S>,
+    settings: Arc<Settings>,
+    every: Duration,
+) -> CleanupHandle {
+    spawn_cleanup_until(store, settings, every, std::future::pending())
+}
+
+/// [`spawn_cleanup`] that also stops when `shutdown` completes, e.g.
+/// `token.cancelled_owned()` of a tokio-util `CancellationToken`, or a signal handler.
+pub fn spawn_cleanup_until<S, F>(
+    store: Arc<S>,
+    settings: Arc<Settings>,
+    every: Duration,
+    shutdown: F,
+) -> CleanupHandle
+where
+    S: Store,
+    F: Future<Output = ()> + Send + 'static,
+{
+    let stop = Arc::new(StopSignal::default());
+    let signal = stop.clone();
+    let every = every.max(Duration::from_millis(1));
+    let task = tokio::spawn(async move {
+        let watcher = {
+            let signal = signal.clone();
+            tokio::spawn(async move {
+                shutdown.await;
+                signal.stop();
+            })
+        };
+        let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = signal.wait() => break,
+                _ = ticks.tick() => {}
+            }
+            if signal.is_stopped() {
+                break;
+            }
+            let mut check = StopCheck(&signal);
+            match clear_expired_with(&*store, &settings, Timestamp::now(), &mut check).await {
+                Ok(report) => tracing::info!(deleted = report.total(), "expired tokens cleared"),
+                Err(e) => {
+                    tracing::error!(error = %e, "clearing expired tokens failed; retrying at the next tick")
+                }
+            }
+        }
+        watcher.abort();
+    });
+    CleanupHandle { stop, task }
+}
