@@ -70,31 +70,43 @@ CREATE INDEX oauth2_id_token_application_id ON oauth2_id_token (application_id);
 CREATE TABLE oauth2_access_token (
     id                      INTEGER PRIMARY KEY AUTOINCREMENT,
     user_id                 INTEGER REFERENCES oauth2_user (id) ON DELETE CASCADE,
-    source_refresh_token_id INTEGER UNIQUE REFERENCES oauth2_refresh_token (id) ON DELETE SET NULL,
+    source_refresh_token_id INTEGER REFERENCES oauth2_refresh_token (id) ON DELETE SET NULL,
     token_checksum          TEXT    NOT NULL UNIQUE,
-    id_token_id             INTEGER UNIQUE REFERENCES oauth2_id_token (id) ON DELETE CASCADE,
+    id_token_id             INTEGER REFERENCES oauth2_id_token (id) ON DELETE CASCADE,
     application_id          INTEGER REFERENCES oauth2_application (id) ON DELETE CASCADE,
     grant_id                INTEGER REFERENCES oauth2_grant (id) ON DELETE SET NULL,
     expires                 INTEGER NOT NULL,
     scope                   TEXT    NOT NULL DEFAULT '',
     created                 INTEGER NOT NULL
 );
+-- Columns that are NULL for most tokens (client credentials have no user, source refresh
+-- token, ID token or code) get partial indexes: such inserts do not touch them, and every
+-- lookup by one of these columns (`= $1`, foreign-key actions) implies IS NOT NULL.
 CREATE INDEX oauth2_access_token_expires ON oauth2_access_token (expires);
-CREATE INDEX oauth2_access_token_user_app ON oauth2_access_token (user_id, application_id);
 CREATE INDEX oauth2_access_token_application_id ON oauth2_access_token (application_id);
-CREATE INDEX oauth2_access_token_grant_id ON oauth2_access_token (grant_id);
+CREATE INDEX oauth2_access_token_user_app ON oauth2_access_token (user_id, application_id)
+    WHERE user_id IS NOT NULL;
+CREATE INDEX oauth2_access_token_grant_id ON oauth2_access_token (grant_id)
+    WHERE grant_id IS NOT NULL;
+CREATE UNIQUE INDEX oauth2_access_token_source_refresh_token_id
+    ON oauth2_access_token (source_refresh_token_id) WHERE source_refresh_token_id IS NOT NULL;
+CREATE UNIQUE INDEX oauth2_access_token_id_token_id
+    ON oauth2_access_token (id_token_id) WHERE id_token_id IS NOT NULL;
 
 CREATE TABLE oauth2_refresh_token (
     id              INTEGER PRIMARY KEY AUTOINCREMENT,
     user_id         INTEGER REFERENCES oauth2_user (id) ON DELETE CASCADE,
     token_checksum  TEXT    NOT NULL UNIQUE,
     application_id  INTEGER NOT NULL REFERENCES oauth2_application (id) ON DELETE CASCADE,
-    access_token_id INTEGER UNIQUE REFERENCES oauth2_access_token (id) ON DELETE SET NULL,
+    access_token_id INTEGER REFERENCES oauth2_access_token (id) ON DELETE SET NULL,
     token_family    TEXT,
     created         INTEGER NOT NULL,
     revoked         INTEGER
 );
-CREATE INDEX oauth2_refresh_token_family ON oauth2_refresh_token (token_family);
+CREATE UNIQUE INDEX oauth2_refresh_token_access_token_id
+    ON oauth2_refresh_token (access_token_id) WHERE access_token_id IS NOT NULL;
+CREATE INDEX oauth2_refresh_token_family ON oauth2_refresh_token (token_family)
+    WHERE token_family IS NOT NULL;
 CREATE INDEX oauth2_refresh_token_revoked ON oauth2_refresh_token (revoked);
 CREATE INDEX oauth2_refresh_token_user_id ON oauth2_refresh_token (user_id);
 CREATE INDEX oauth2_refresh_token_application_id ON oauth2_refresh_token (application_id);

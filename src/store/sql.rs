@@ -395,6 +395,7 @@ impl SqlStore {
             let pool = SqlitePoolOptions::new()
                 .max_connections(1)
                 .min_connections(1)
+                .test_before_acquire(false)
                 .idle_timeout(None)
                 .max_lifetime(None)
                 .acquire_timeout(options.acquire_timeout)
@@ -411,12 +412,15 @@ impl SqlStore {
         let base = base.journal_mode(SqliteJournalMode::Wal);
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
+            .min_connections(1)
+            .test_before_acquire(false)
             .acquire_timeout(options.acquire_timeout)
             .connect_with(base.clone())
             .await
             .map_err(|e| StoreError::Config(format!("{url}: {e}")))?;
         let reader = SqlitePoolOptions::new()
             .max_connections(options.max_connections.max(1))
+            .test_before_acquire(false)
             .acquire_timeout(options.acquire_timeout)
             .connect_with(base.read_only(true))
             .await
@@ -443,6 +447,7 @@ impl SqlStore {
         }
         let pool = PgPoolOptions::new()
             .max_connections(options.max_connections.max(1))
+            .test_before_acquire(false)
             .acquire_timeout(options.acquire_timeout)
             .connect_with(connect)
             .await
@@ -776,6 +781,31 @@ impl Store for SqlStore {
     }
 
     async fn issue_tokens(&self, tokens: IssueTokens) -> StoreResult<IssuedTokens> {
+        if tokens.refresh.is_none() && tokens.id_token.is_none() {
+            // One statement is atomic on its own: skip BEGIN/COMMIT, which would triple the
+            // round trips of the hottest write (client credentials).
+            let access = tokens.access;
+            let id: i64 = with_pool!(self, write, |pool| {
+                sqlx::query_scalar(INSERT_AT)
+                    .bind(access.user_id)
+                    .bind(access.source_refresh_token_id)
+                    .bind(&access.token_checksum)
+                    .bind(access.id_token_id)
+                    .bind(access.application_id)
+                    .bind(access.grant_id)
+                    .bind(access.expires)
+                    .bind(&access.scope)
+                    .bind(access.created)
+                    .fetch_one(pool)
+                    .await
+                    .map_err(db_err)?
+            });
+            return Ok(IssuedTokens {
+                access: access_token_row(id, access),
+                refresh: None,
+                id_token: None,
+            });
+        }
         with_pool!(self, write, |pool| {
             let mut tx = pool.begin().await.map_err(db_err)?;
             let issued = write_tokens!(tx, tokens);
