@@ -8,7 +8,7 @@
 //!
 //! Differences from DOT: public clients get no generated secret (they cannot keep one;
 //! DOT generates one anyway), and a client id must be usable in HTTP Basic
-//! authentication (no `:`, no whitespace or control characters).
+//! authentication and form encoding unchanged (printable ASCII without `:`, `%`, `+`).
 //!
 //! ```
 //! use tower_oauth_toolkit::application::{register, ApplicationSpec};
@@ -280,7 +280,18 @@ pub async fn register<S: Store>(
     spec: ApplicationSpec,
 ) -> Result<Registered, RegisterError> {
     let mut errors = validate(&spec, settings);
-    let hasher = SecretHasher::from_setting(&settings.client_secret_hasher).unwrap_or_default();
+    let hasher = SecretHasher::from_setting(&settings.client_secret_hasher);
+    if hasher.is_none() {
+        err(
+            &mut errors,
+            "client_secret",
+            format!(
+                "CLIENT_SECRET_HASHER {:?} is not a known hasher",
+                settings.client_secret_hasher
+            ),
+        );
+    }
+    let hasher = hasher.unwrap_or_default();
     if let Some(id) = &spec.client_id {
         if errors.iter().all(|e| e.field != "client_id")
             && store.find_application_by_client_id(id).await?.is_some()

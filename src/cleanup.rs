@@ -296,7 +296,11 @@ where
 {
     let stop = Arc::new(StopSignal::default());
     let signal = stop.clone();
-    let every = every.max(Duration::from_millis(1));
+    // At least 1 ms; at most ~100 years, so `now + every` cannot overflow.
+    let every = every.clamp(
+        Duration::from_millis(1),
+        Duration::from_secs(100 * 365 * 86_400),
+    );
     let task = tokio::spawn(async move {
         let watcher = {
             let signal = signal.clone();

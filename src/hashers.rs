@@ -35,6 +35,11 @@ use crate::model::Application;
 /// Django 5.2's PBKDF2-SHA256 iteration count, used when producing Django-format hashes.
 pub const DJANGO_PBKDF2_ITERATIONS: u32 = 1_000_000;
 
+/// Refuse Argon2 hashes that ask for more memory (KiB) or passes than these: a corrupted or
+/// hostile row must not exhaust memory or a core.
+const MAX_ARGON2_M_COST: u32 = 256 * 1024;
+const MAX_ARGON2_T_COST: u32 = 16;
+
 /// Refuse Django hashes that claim more iterations than this (a corrupted or hostile row
 /// must not pin a core for minutes).
 const MAX_PBKDF2_ITERATIONS: u32 = 10_000_000;
@@ -117,12 +122,19 @@ fn parse_django(stored: &str) -> Option<(u32, &str, &str)> {
 /// or a plaintext value.
 pub fn verify_secret(secret: &str, stored: &str) -> bool {
     if stored.starts_with("$argon2") {
-        return match PasswordHash::new(stored) {
-            Ok(parsed) => Argon2::default()
-                .verify_password(secret.as_bytes(), &parsed)
-                .is_ok(),
-            Err(_) => false,
+        let Ok(parsed) = PasswordHash::new(stored) else {
+            return false;
         };
+        let Ok(params) = argon2::Params::try_from(&parsed) else {
+            return false;
+        };
+        if params.m_cost() > MAX_ARGON2_M_COST || params.t_cost() > MAX_ARGON2_T_COST {
+            tracing::warn!("refusing an Argon2 hash with absurd cost parameters");
+            return false;
+        }
+        return Argon2::default()
+            .verify_password(secret.as_bytes(), &parsed)
+            .is_ok();
     }
     if let Some((iterations, salt, hash)) = parse_django(stored) {
         if iterations > MAX_PBKDF2_ITERATIONS {
@@ -235,6 +247,13 @@ mod tests {
             "hashed flag, no hash"
         );
         assert!(!check_client_secret(&app("", false), ""));
+    }
+
+    #[test]
+    fn refuses_argon2_hashes_with_absurd_costs() {
+        // m = 4 GiB: verifying would allocate it.
+        let hostile = "$argon2id$v=19$m=4194304,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA";
+        assert!(!verify_secret("x", hostile));
     }
 
     #[test]

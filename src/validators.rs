@@ -29,15 +29,29 @@ fn scheme_allowed(scheme: &str, allowed: &[String]) -> bool {
 
 fn check_host(url: &Url, raw: &str, allow_wildcards: bool) -> Result<(), String> {
     let host = url.host_str().unwrap_or_default();
-    // Look at the raw authority: the WHATWG parser behind `url` repairs `https:///cb` and
-    // `https:/host` into URLs with a host, and percent-encodes `*`.
-    let authority = raw
-        .split_once("://")
-        .map(|(_, rest)| rest.split(['/', '?', '#']).next().unwrap_or_default())
-        .unwrap_or_default();
-    if NETWORK_SCHEMES.contains(&url.scheme()) && (host.is_empty() || authority.is_empty()) {
-        return Err(format!("{raw:?} has no host"));
+    // Judge the raw text, not the parsed URL: the WHATWG parser behind `url` repairs
+    // `https:///cb` and `https:host/cb` into URLs with a host, treats `\` as `/`, and
+    // percent-encodes `*`. Other parsers (a client's, a proxy's) may read such strings
+    // differently, which is how open redirects are made.
+    let after_scheme = raw.get(url.scheme().len()..).unwrap_or_default();
+    let authority = after_scheme
+        .strip_prefix("://")
+        .map(|rest| rest.split(['/', '?', '#']).next().unwrap_or_default());
+    if NETWORK_SCHEMES.contains(&url.scheme()) {
+        let Some(authority) = authority.filter(|a| !a.is_empty()) else {
+            return Err(format!("{raw:?} has no host"));
+        };
+        if host.is_empty()
+            || authority
+                .chars()
+                .any(|c| c == '\\' || c == '@' || !c.is_ascii() || c.is_ascii_control() || c == ' ')
+        {
+            return Err(format!(
+                "{raw:?}: the host part must be plain ASCII, without user information or backslashes"
+            ));
+        }
     }
+    let authority = authority.unwrap_or_default();
     if authority.contains('*') || host.contains('*') || host.contains("%2A") {
         let wildcard_ok = allow_wildcards
             && authority.starts_with("*.")
@@ -103,7 +117,12 @@ pub fn validate_origin(
     }
     let bare = (url.path().is_empty() || url.path() == "/")
         && !origin.trim_end_matches('/').contains(['?', '#']);
-    if !bare || url.query().is_some() || url.fragment().is_some() || !url.username().is_empty() {
+    if !bare
+        || url.query().is_some()
+        || url.fragment().is_some()
+        || !url.username().is_empty()
+        || url.password().is_some()
+    {
         return Err(format!(
             "{origin:?}: an origin is scheme://host[:port] with no path, query or fragment"
         ));

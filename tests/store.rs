@@ -404,6 +404,113 @@ async fn concurrent_rotations_have_one_winner<S: Store>(s: Arc<S>) {
     }
 }
 
+/// A family revocation (reuse detected) racing a rotation of the family's live token must
+/// leave no live token behind, whichever commits first.
+async fn family_revocation_races_rotation<S: Store>(s: Arc<S>) {
+    let u = user(&*s, "olga").await;
+    let a = app(&*s, "famrace").await;
+    for round in 0..20 {
+        let family = format!("F{round}");
+        let first = s
+            .issue_tokens(pair(
+                &format!("a{round}"),
+                &format!("r{round}"),
+                &a,
+                Some(&u),
+                NOW.add_secs(60),
+                &family,
+            ))
+            .await
+            .unwrap();
+        let rt = first.refresh.unwrap().id;
+        let rotate = {
+            let (s, family) = (s.clone(), family.clone());
+            let tokens = pair(
+                &format!("a{round}-new"),
+                &format!("r{round}-new"),
+                &a,
+                Some(&u),
+                NOW.add_secs(60),
+                &family,
+            );
+            tokio::spawn(async move { s.rotate_refresh_token(rt, NOW, tokens).await })
+        };
+        let revoke = {
+            let (s, family) = (s.clone(), family.clone());
+            tokio::spawn(async move { s.revoke_refresh_token_family(&family, NOW).await })
+        };
+        let rotated = rotate.await.unwrap();
+        revoke.await.unwrap().unwrap();
+        if let Err(e) = &rotated {
+            assert!(matches!(e, StoreError::Conflict(_)), "round {round}: {e}");
+        }
+        // Every order leaves nothing usable: a rotation that commits first has its new pair
+        // revoked by the family revocation; one that comes second finds its token revoked.
+        for name in [format!("a{round}"), format!("a{round}-new")] {
+            assert!(
+                s.find_access_token(&token_checksum(&name))
+                    .await
+                    .unwrap()
+                    .is_none(),
+                "round {round}: {name} alive"
+            );
+        }
+        for name in [format!("r{round}"), format!("r{round}-new")] {
+            if let Some(r) = s.find_refresh_token(&token_checksum(&name)).await.unwrap() {
+                assert!(r.revoked.is_some(), "round {round}: {name} live");
+                assert_eq!(r.access_token_id, None);
+            }
+        }
+    }
+}
+
+/// Replacing a refresh token's access token (no rotation) racing its revocation must not
+/// leave a usable access token bound to a revoked refresh token.
+async fn replace_races_revoke<S: Store>(s: Arc<S>) {
+    let u = user(&*s, "pia").await;
+    let a = app(&*s, "reprace").await;
+    for round in 0..20 {
+        let first = s
+            .issue_tokens(pair(
+                &format!("a{round}"),
+                &format!("r{round}"),
+                &a,
+                Some(&u),
+                NOW.add_secs(60),
+                "R",
+            ))
+            .await
+            .unwrap();
+        let rt = first.refresh.unwrap().id;
+        let replace = {
+            let s = s.clone();
+            let new = at(&format!("a{round}-new"), &a, Some(&u), NOW.add_secs(120));
+            tokio::spawn(async move { s.replace_access_token(rt, new).await })
+        };
+        let revoke = {
+            let s = s.clone();
+            tokio::spawn(async move { s.revoke_refresh_token(rt, NOW).await })
+        };
+        let replaced = replace.await.unwrap();
+        assert!(
+            revoke.await.unwrap().unwrap(),
+            "round {round}: the revocation revoked"
+        );
+        if let Err(e) = &replaced {
+            assert!(matches!(e, StoreError::Conflict(_)), "round {round}: {e}");
+        }
+        for name in [format!("a{round}"), format!("a{round}-new")] {
+            assert!(
+                s.find_access_token(&token_checksum(&name))
+                    .await
+                    .unwrap()
+                    .is_none(),
+                "round {round}: {name} survived the revocation"
+            );
+        }
+    }
+}
+
 async fn revoking_access_revokes_refresh_and_back<S: Store>(s: &S) {
     let u = user(s, "frank").await;
     let a = app(s, "rev").await;
@@ -806,6 +913,56 @@ async fn cleanup_with_batch<S: Store>(s: &S, batch: u64) -> Vec<&'static str> {
     s.revoke_refresh_token(recent.refresh.unwrap().id, NOW.sub_secs(5))
         .await
         .unwrap();
+    // ID tokens: expired with an expired lone access token (both go), expired but bound to
+    // a live access token (kept), and unexpired without access token (kept).
+    for (jti, at_name, at_expires, id_expires) in [
+        (
+            "id-gone",
+            Some("id-gone-a"),
+            NOW.sub_secs(10),
+            NOW.sub_secs(10),
+        ),
+        (
+            "id-bound",
+            Some("id-bound-a"),
+            NOW.add_secs(600),
+            NOW.sub_secs(10),
+        ),
+        ("id-fresh", None, NOW, NOW.add_secs(600)),
+    ] {
+        let id_token = Some(NewIdToken {
+            user_id: Some(u.id),
+            jti: jti.into(),
+            application_id: Some(a.id),
+            expires: id_expires,
+            scope: "openid".into(),
+            created: NOW,
+        });
+        match at_name {
+            Some(name) => {
+                s.issue_tokens(IssueTokens {
+                    access: at(name, &a, Some(&u), at_expires),
+                    refresh: None,
+                    id_token,
+                })
+                .await
+                .unwrap();
+            }
+            None => {
+                // An ID token whose access token is already gone: issue both, then revoke
+                // the access token (the ID token stays until it expires).
+                let t = s
+                    .issue_tokens(IssueTokens {
+                        access: at("id-fresh-a", &a, Some(&u), at_expires),
+                        refresh: None,
+                        id_token,
+                    })
+                    .await
+                    .unwrap();
+                s.revoke_access_token(t.access.id, NOW).await.unwrap();
+            }
+        }
+    }
     // Expired grant and device grant.
     s.create_grant(NewGrant {
         user_id: u.id,
@@ -860,7 +1017,19 @@ async fn cleanup_with_batch<S: Store>(s: &S, batch: u64) -> Vec<&'static str> {
     }
 
     let mut alive = Vec::new();
-    for name in ["live-a", "kept-a", "idle-a", "lone-a"] {
+    for jti in ["id-gone", "id-bound", "id-fresh"] {
+        if s.find_id_token(jti).await.unwrap().is_some() {
+            alive.push(jti);
+        }
+    }
+    for name in [
+        "live-a",
+        "kept-a",
+        "idle-a",
+        "lone-a",
+        "id-gone-a",
+        "id-bound-a",
+    ] {
         if s.find_access_token(&token_checksum(name))
             .await
             .unwrap()
@@ -897,7 +1066,16 @@ async fn cleanup_with_batch<S: Store>(s: &S, batch: u64) -> Vec<&'static str> {
 
 async fn cleanup_deletes_exactly_dot_rows<S: Store>(make: impl AsyncFnMut() -> S) {
     let mut make = make;
-    let expected = vec!["live-a", "kept-a", "live-r", "kept-r", "revoked-new"];
+    let expected = vec![
+        "id-bound",
+        "id-fresh",
+        "live-a",
+        "kept-a",
+        "id-bound-a",
+        "live-r",
+        "kept-r",
+        "revoked-new",
+    ];
     for batch in [1, 7, 10_000] {
         let s = make().await;
         assert_eq!(
@@ -1003,6 +1181,10 @@ macro_rules! suite {
     ($($name:ident),* $(,)?) => {
         mod memory {
             use tower_oauth_toolkit::store::memory::MemoryStore;
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn family_revocation_races_rotation() { super::family_revocation_races_rotation(std::sync::Arc::new(MemoryStore::new())).await }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn replace_races_revoke() { super::replace_races_revoke(std::sync::Arc::new(MemoryStore::new())).await }
             $( #[tokio::test] async fn $name() { super::$name(&MemoryStore::new()).await } )*
             #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
             async fn concurrent_rotations_have_one_winner() {
@@ -1019,6 +1201,10 @@ macro_rules! suite {
         }
         mod sqlite {
             use crate::common::sqlite_store;
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn family_revocation_races_rotation() { let (s, _d) = sqlite_store().await; super::family_revocation_races_rotation(std::sync::Arc::new(s)).await }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn replace_races_revoke() { let (s, _d) = sqlite_store().await; super::replace_races_revoke(std::sync::Arc::new(s)).await }
             #[tokio::test]
             async fn orphaned_refresh_tokens_are_deleted() {
                 let (s, dir) = sqlite_store().await;
@@ -1054,6 +1240,10 @@ macro_rules! suite {
         }
         mod postgres {
             use crate::common::{postgres_store, postgres_store_in_schema};
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn family_revocation_races_rotation() { let Some(s) = postgres_store().await else { return }; super::family_revocation_races_rotation(std::sync::Arc::new(s)).await }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn replace_races_revoke() { let Some(s) = postgres_store().await else { return }; super::replace_races_revoke(std::sync::Arc::new(s)).await }
             #[tokio::test]
             async fn orphaned_refresh_tokens_are_deleted() {
                 let Some((s, url, schema)) = postgres_store_in_schema().await else { return };

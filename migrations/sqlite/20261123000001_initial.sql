@@ -1,4 +1,6 @@
 -- tower-oauth-toolkit schema, SQLite flavour. Mirrors migrations/postgres.
+-- Token tables use plain rowid keys (no AUTOINCREMENT: one write less per insert); the
+-- foreign keys clear or cascade every reference, so a reused id cannot be mistaken.
 -- Times are INTEGER seconds since the Unix epoch (UTC). Tokens, codes and device/user codes
 -- are stored only as SHA-256 hex checksums. ON DELETE actions follow Django OAuth Toolkit.
 
@@ -33,7 +35,7 @@ CREATE TABLE oauth2_application (
 CREATE INDEX oauth2_application_user_id ON oauth2_application (user_id);
 
 CREATE TABLE oauth2_grant (
-    id                    INTEGER PRIMARY KEY AUTOINCREMENT,
+    id                    INTEGER PRIMARY KEY,
     user_id               INTEGER NOT NULL REFERENCES oauth2_user (id) ON DELETE CASCADE,
     code_checksum         TEXT    NOT NULL UNIQUE,
     application_id        INTEGER NOT NULL REFERENCES oauth2_application (id) ON DELETE CASCADE,
@@ -53,7 +55,7 @@ CREATE INDEX oauth2_grant_user_id ON oauth2_grant (user_id);
 CREATE INDEX oauth2_grant_application_id ON oauth2_grant (application_id);
 
 CREATE TABLE oauth2_id_token (
-    id             INTEGER PRIMARY KEY AUTOINCREMENT,
+    id             INTEGER PRIMARY KEY,
     user_id        INTEGER REFERENCES oauth2_user (id) ON DELETE CASCADE,
     jti            TEXT    NOT NULL UNIQUE,
     application_id INTEGER REFERENCES oauth2_application (id) ON DELETE CASCADE,
@@ -68,7 +70,7 @@ CREATE INDEX oauth2_id_token_application_id ON oauth2_id_token (application_id);
 -- access_token <-> refresh_token reference each other; SQLite resolves foreign keys when
 -- rows change, so the forward reference to oauth2_refresh_token is fine here.
 CREATE TABLE oauth2_access_token (
-    id                      INTEGER PRIMARY KEY AUTOINCREMENT,
+    id                      INTEGER PRIMARY KEY,
     user_id                 INTEGER REFERENCES oauth2_user (id) ON DELETE CASCADE,
     source_refresh_token_id INTEGER REFERENCES oauth2_refresh_token (id) ON DELETE SET NULL,
     token_checksum          TEXT    NOT NULL UNIQUE,
@@ -94,7 +96,7 @@ CREATE UNIQUE INDEX oauth2_access_token_id_token_id
     ON oauth2_access_token (id_token_id) WHERE id_token_id IS NOT NULL;
 
 CREATE TABLE oauth2_refresh_token (
-    id              INTEGER PRIMARY KEY AUTOINCREMENT,
+    id              INTEGER PRIMARY KEY,
     user_id         INTEGER REFERENCES oauth2_user (id) ON DELETE CASCADE,
     token_checksum  TEXT    NOT NULL UNIQUE,
     application_id  INTEGER NOT NULL REFERENCES oauth2_application (id) ON DELETE CASCADE,
@@ -112,7 +114,7 @@ CREATE INDEX oauth2_refresh_token_user_id ON oauth2_refresh_token (user_id);
 CREATE INDEX oauth2_refresh_token_application_id ON oauth2_refresh_token (application_id);
 
 CREATE TABLE oauth2_device_grant (
-    id                   INTEGER PRIMARY KEY AUTOINCREMENT,
+    id                   INTEGER PRIMARY KEY,
     user_id              INTEGER REFERENCES oauth2_user (id) ON DELETE CASCADE,
     device_code_checksum TEXT    NOT NULL UNIQUE,
     user_code_checksum   TEXT    NOT NULL UNIQUE,

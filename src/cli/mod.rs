@@ -57,7 +57,7 @@ pub struct Cli {
 #[derive(Debug, Clone, Args)]
 pub struct GlobalArgs {
     /// Database URL: sqlite://PATH or postgres://USER:PASSWORD@HOST/DB.
-    #[arg(long, env = "DATABASE_URL", default_value = DEFAULT_DATABASE_URL, global = true)]
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true, default_value = DEFAULT_DATABASE_URL, global = true)]
     pub database_url: String,
     /// TOML settings file (DOT setting names in snake_case).
     #[arg(long, global = true, value_name = "FILE")]
@@ -81,8 +81,8 @@ pub enum Command {
     ClearTokens(ClearTokensArgs),
 }
 
-/// Arguments of `createapplication`, as in DOT.
-#[derive(Debug, Clone, Args)]
+/// Arguments of `createapplication`, as in DOT. `Debug` never prints the secret.
+#[derive(Clone, Args)]
 pub struct CreateApplicationArgs {
     /// confidential or public.
     #[arg(value_name = "CLIENT_TYPE")]
@@ -124,6 +124,21 @@ pub struct CreateApplicationArgs {
     /// Print one JSON object instead of text.
     #[arg(long)]
     pub json: bool,
+}
+
+impl std::fmt::Debug for CreateApplicationArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CreateApplicationArgs")
+            .field("client_type", &self.client_type)
+            .field("authorization_grant_type", &self.authorization_grant_type)
+            .field("client_id", &self.client_id)
+            .field("name", &self.name)
+            .field(
+                "client_secret",
+                &self.client_secret.as_ref().map(|_| "[redacted]"),
+            )
+            .finish_non_exhaustive()
+    }
 }
 
 /// Arguments of `cleartokens`.

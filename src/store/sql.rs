@@ -110,6 +110,10 @@ macro_rules! with_pool {
 
 fn db_err(e: sqlx::Error) -> StoreError {
     if let Some(db) = e.as_database_error() {
+        // PostgreSQL deadlock / serialization failure: a concurrent writer won.
+        if matches!(db.code().as_deref(), Some("40P01" | "40001")) {
+            return StoreError::Conflict(db.message().to_owned());
+        }
         if db.is_unique_violation() {
             return StoreError::Conflict(db.message().to_owned());
         }
@@ -160,6 +164,40 @@ macro_rules! dg_cols {
          status, client_id, last_checked, created"
     };
 }
+
+/// Opens a write transaction: `BEGIN IMMEDIATE` on SQLite, so that a read followed by a
+/// write cannot fail with SQLITE_BUSY_SNAPSHOT when another process (a `cleartokens`
+/// cron job, a second server) commits in between; a plain `BEGIN` on PostgreSQL.
+macro_rules! begin_write {
+    ($self:ident, $pool:ident) => {
+        match $self.kind() {
+            SqlKind::Sqlite => $pool.begin_with("BEGIN IMMEDIATE").await,
+            SqlKind::Postgres => $pool.begin().await,
+        }
+        .map_err(db_err)?
+    };
+}
+
+/// Serialises work on one refresh-token family on PostgreSQL (transaction-scoped advisory
+/// lock), so that a family revocation sees a rotation that raced it. SQLite's single
+/// writer serialises these already. Lock order everywhere: family, refresh-token rows,
+/// access-token rows.
+macro_rules! lock_family {
+    ($self:ident, $conn:expr, $family:expr) => {
+        if $self.kind() == SqlKind::Postgres {
+            sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+                .bind($family)
+                .execute(&mut *$conn)
+                .await
+                .map_err(db_err)?;
+        }
+    };
+}
+
+/// Locks a live refresh token's row and reads its current access token (a no-op UPDATE
+/// locks on both databases): `None` when the token is not live.
+const LOCK_LIVE_RT: &str = "UPDATE oauth2_refresh_token SET access_token_id = access_token_id \
+     WHERE id = $1 AND revoked IS NULL RETURNING access_token_id";
 
 const INSERT_AT: &str = "INSERT INTO oauth2_access_token (user_id, source_refresh_token_id, \
      token_checksum, id_token_id, application_id, grant_id, expires, scope, created) \
@@ -277,15 +315,15 @@ fn id_token_row(id: i64, t: NewIdToken) -> IdToken {
 /// open transaction; evaluates to the number of refresh tokens revoked.
 macro_rules! revoke_family_on {
     ($conn:expr, $family:expr, $now:expr) => {{
-        sqlx::query(
-            "DELETE FROM oauth2_access_token WHERE id IN (SELECT access_token_id \
-             FROM oauth2_refresh_token WHERE token_family = $1 AND access_token_id IS NOT NULL)",
+        let bound: Vec<Option<i64>> = sqlx::query_scalar(
+            "UPDATE oauth2_refresh_token SET access_token_id = access_token_id \
+             WHERE token_family = $1 AND revoked IS NULL RETURNING access_token_id",
         )
         .bind($family)
-        .execute(&mut *$conn)
+        .fetch_all(&mut *$conn)
         .await
         .map_err(db_err)?;
-        sqlx::query(
+        let revoked = sqlx::query(
             "UPDATE oauth2_refresh_token SET revoked = $2, access_token_id = NULL \
              WHERE token_family = $1 AND revoked IS NULL",
         )
@@ -294,67 +332,101 @@ macro_rules! revoke_family_on {
         .execute(&mut *$conn)
         .await
         .map_err(db_err)?
-        .rows_affected()
+        .rows_affected();
+        for at in bound.into_iter().flatten() {
+            sqlx::query("DELETE FROM oauth2_access_token WHERE id = $1")
+                .bind(at)
+                .execute(&mut *$conn)
+                .await
+                .map_err(db_err)?;
+        }
+        revoked
     }};
 }
 
-fn cleanup_sql(step: CleanupStep, count: bool) -> &'static str {
+/// One batch of a cleanup step: `DELETE FROM $table WHERE id IN ($select LIMIT n)`.
+///
+/// PostgreSQL plans `id IN (sub-select)` as a hash semi-join over a sequential scan of the
+/// whole table — once per batch, which made 1,000,000 pairs take 53 s — so there the ids
+/// go through `= ANY(ARRAY(…))`, which probes the primary key. SQLite already probes it.
+macro_rules! batch_delete {
+    ($table:literal, $select:literal) => {
+        (
+            concat!("DELETE FROM ", $table, " WHERE id IN (", $select, ")"),
+            concat!(
+                "DELETE FROM ",
+                $table,
+                " WHERE id = ANY(ARRAY(",
+                $select,
+                "))"
+            ),
+        )
+    };
+}
+
+/// (SQLite, PostgreSQL) statements deleting one batch of `step`.
+fn cleanup_delete_sql(step: CleanupStep) -> (&'static str, &'static str) {
     use CleanupStep::*;
-    match (step, count) {
-        (RevokedRefreshTokens, false) => {
-            "DELETE FROM oauth2_refresh_token WHERE id IN (SELECT id FROM oauth2_refresh_token \
-             WHERE revoked <= $1 LIMIT $2)"
-        }
-        (RevokedRefreshTokens, true) => {
-            "SELECT COUNT(*) FROM oauth2_refresh_token WHERE revoked <= $1"
-        }
-        (OrphanedRefreshTokens, false) => {
-            "DELETE FROM oauth2_refresh_token WHERE id IN (SELECT id FROM oauth2_refresh_token \
-             WHERE revoked IS NULL AND access_token_id IS NULL LIMIT $1)"
-        }
-        (OrphanedRefreshTokens, true) => {
+    match step {
+        RevokedRefreshTokens => batch_delete!(
+            "oauth2_refresh_token",
+            "SELECT id FROM oauth2_refresh_token WHERE revoked <= $1 LIMIT $2"
+        ),
+        OrphanedRefreshTokens => batch_delete!(
+            "oauth2_refresh_token",
+            "SELECT id FROM oauth2_refresh_token \
+             WHERE revoked IS NULL AND access_token_id IS NULL LIMIT $1"
+        ),
+        ExpiredRefreshTokens => batch_delete!(
+            "oauth2_refresh_token",
+            "SELECT r.id FROM oauth2_refresh_token r \
+             JOIN oauth2_access_token a ON a.id = r.access_token_id \
+             WHERE r.revoked IS NULL AND a.expires <= $1 LIMIT $2"
+        ),
+        ExpiredAccessTokens => batch_delete!(
+            "oauth2_access_token",
+            "SELECT a.id FROM oauth2_access_token a WHERE a.expires < $1 AND NOT EXISTS \
+             (SELECT 1 FROM oauth2_refresh_token r WHERE r.access_token_id = a.id) LIMIT $2"
+        ),
+        ExpiredIdTokens => batch_delete!(
+            "oauth2_id_token",
+            "SELECT i.id FROM oauth2_id_token i WHERE i.expires < $1 AND NOT EXISTS \
+             (SELECT 1 FROM oauth2_access_token a WHERE a.id_token_id = i.id) LIMIT $2"
+        ),
+        ExpiredGrants => batch_delete!(
+            "oauth2_grant",
+            "SELECT id FROM oauth2_grant WHERE expires < $1 LIMIT $2"
+        ),
+        ExpiredDeviceGrants => batch_delete!(
+            "oauth2_device_grant",
+            "SELECT id FROM oauth2_device_grant WHERE expires < $1 LIMIT $2"
+        ),
+    }
+}
+
+/// The statement counting what `step` would delete.
+fn cleanup_count_sql(step: CleanupStep) -> &'static str {
+    use CleanupStep::*;
+    match step {
+        RevokedRefreshTokens => "SELECT COUNT(*) FROM oauth2_refresh_token WHERE revoked <= $1",
+        OrphanedRefreshTokens => {
             "SELECT COUNT(*) FROM oauth2_refresh_token WHERE revoked IS NULL AND access_token_id IS NULL"
         }
-        (ExpiredRefreshTokens, false) => {
-            "DELETE FROM oauth2_refresh_token WHERE id IN (SELECT r.id FROM oauth2_refresh_token r \
-             JOIN oauth2_access_token a ON a.id = r.access_token_id \
-             WHERE r.revoked IS NULL AND a.expires <= $1 LIMIT $2)"
-        }
-        (ExpiredRefreshTokens, true) => {
+        ExpiredRefreshTokens => {
             "SELECT COUNT(*) FROM oauth2_refresh_token r \
              JOIN oauth2_access_token a ON a.id = r.access_token_id \
              WHERE r.revoked IS NULL AND a.expires <= $1"
         }
-        (ExpiredAccessTokens, false) => {
-            "DELETE FROM oauth2_access_token WHERE id IN (SELECT a.id FROM oauth2_access_token a \
-             WHERE a.expires < $1 AND NOT EXISTS (SELECT 1 FROM oauth2_refresh_token r \
-             WHERE r.access_token_id = a.id) LIMIT $2)"
-        }
-        (ExpiredAccessTokens, true) => {
+        ExpiredAccessTokens => {
             "SELECT COUNT(*) FROM oauth2_access_token a WHERE a.expires < $1 AND NOT EXISTS \
              (SELECT 1 FROM oauth2_refresh_token r WHERE r.access_token_id = a.id)"
         }
-        (ExpiredIdTokens, false) => {
-            "DELETE FROM oauth2_id_token WHERE id IN (SELECT i.id FROM oauth2_id_token i \
-             WHERE i.expires < $1 AND NOT EXISTS (SELECT 1 FROM oauth2_access_token a \
-             WHERE a.id_token_id = i.id) LIMIT $2)"
-        }
-        (ExpiredIdTokens, true) => {
+        ExpiredIdTokens => {
             "SELECT COUNT(*) FROM oauth2_id_token i WHERE i.expires < $1 AND NOT EXISTS \
              (SELECT 1 FROM oauth2_access_token a WHERE a.id_token_id = i.id)"
         }
-        (ExpiredGrants, false) => {
-            "DELETE FROM oauth2_grant WHERE id IN (SELECT id FROM oauth2_grant \
-             WHERE expires < $1 LIMIT $2)"
-        }
-        (ExpiredGrants, true) => "SELECT COUNT(*) FROM oauth2_grant WHERE expires < $1",
-        (ExpiredDeviceGrants, false) => {
-            "DELETE FROM oauth2_device_grant WHERE id IN (SELECT id FROM oauth2_device_grant \
-             WHERE expires < $1 LIMIT $2)"
-        }
-        (ExpiredDeviceGrants, true) => {
-            "SELECT COUNT(*) FROM oauth2_device_grant WHERE expires < $1"
-        }
+        ExpiredGrants => "SELECT COUNT(*) FROM oauth2_grant WHERE expires < $1",
+        ExpiredDeviceGrants => "SELECT COUNT(*) FROM oauth2_device_grant WHERE expires < $1",
     }
 }
 
@@ -807,7 +879,7 @@ impl Store for SqlStore {
             });
         }
         with_pool!(self, write, |pool| {
-            let mut tx = pool.begin().await.map_err(db_err)?;
+            let mut tx = begin_write!(self, pool);
             let issued = write_tokens!(tx, tokens);
             tx.commit().await.map_err(db_err)?;
             Ok(issued)
@@ -821,42 +893,45 @@ impl Store for SqlStore {
         mut tokens: IssueTokens,
     ) -> StoreResult<IssuedTokens> {
         with_pool!(self, write, |pool| {
-            let mut tx = pool.begin().await.map_err(db_err)?;
-            let old: Option<(Option<i64>, Option<i64>)> = sqlx::query_as(
-                "SELECT r.access_token_id, a.grant_id FROM oauth2_refresh_token r \
-                 LEFT JOIN oauth2_access_token a ON a.id = r.access_token_id \
-                 WHERE r.id = $1 AND r.revoked IS NULL",
-            )
-            .bind(old_refresh_id)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(db_err)?;
-            let Some((old_access, old_grant)) = old else {
+            let mut tx = begin_write!(self, pool);
+            // A family never changes: read it unlocked, then lock family, then the row.
+            let family: Option<Option<String>> =
+                sqlx::query_scalar("SELECT token_family FROM oauth2_refresh_token WHERE id = $1")
+                    .bind(old_refresh_id)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(db_err)?;
+            if let Some(Some(family)) = &family {
+                lock_family!(self, tx, family.as_str());
+            }
+            let locked: Option<Option<i64>> = sqlx::query_scalar(LOCK_LIVE_RT)
+                .bind(old_refresh_id)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db_err)?;
+            let Some(old_access) = locked else {
                 return Err(StoreError::Conflict(format!(
                     "refresh token {old_refresh_id} is not live"
                 )));
             };
-            let n = sqlx::query(
-                "UPDATE oauth2_refresh_token SET revoked = $2, access_token_id = NULL \
-                 WHERE id = $1 AND revoked IS NULL",
+            sqlx::query(
+                "UPDATE oauth2_refresh_token SET revoked = $2, access_token_id = NULL WHERE id = $1",
             )
             .bind(old_refresh_id)
             .bind(now)
             .execute(&mut *tx)
             .await
-            .map_err(db_err)?
-            .rows_affected();
-            if n != 1 {
-                return Err(StoreError::Conflict(format!(
-                    "refresh token {old_refresh_id} was rotated concurrently"
-                )));
-            }
+            .map_err(db_err)?;
+            let mut old_grant = None;
             if let Some(at) = old_access {
-                sqlx::query("DELETE FROM oauth2_access_token WHERE id = $1")
-                    .bind(at)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db_err)?;
+                let grant: Option<Option<i64>> = sqlx::query_scalar(
+                    "DELETE FROM oauth2_access_token WHERE id = $1 RETURNING grant_id",
+                )
+                .bind(at)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db_err)?;
+                old_grant = grant.flatten();
             }
             tokens.access.source_refresh_token_id = Some(old_refresh_id);
             tokens.access.grant_id = tokens.access.grant_id.or(old_grant);
@@ -872,15 +947,13 @@ impl Store for SqlStore {
         access: NewAccessToken,
     ) -> StoreResult<AccessToken> {
         with_pool!(self, write, |pool| {
-            let mut tx = pool.begin().await.map_err(db_err)?;
-            let old: Option<Option<i64>> = sqlx::query_scalar(
-                "SELECT access_token_id FROM oauth2_refresh_token WHERE id = $1 AND revoked IS NULL",
-            )
-            .bind(refresh_id)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(db_err)?;
-            let Some(old) = old else {
+            let mut tx = begin_write!(self, pool);
+            let locked: Option<Option<i64>> = sqlx::query_scalar(LOCK_LIVE_RT)
+                .bind(refresh_id)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db_err)?;
+            let Some(old) = locked else {
                 return Err(StoreError::Conflict(format!(
                     "refresh token {refresh_id} is not live"
                 )));
@@ -909,12 +982,15 @@ impl Store for SqlStore {
                 .fetch_one(&mut *tx)
                 .await
                 .map_err(db_err)?;
-            sqlx::query("UPDATE oauth2_refresh_token SET access_token_id = $2 WHERE id = $1")
-                .bind(refresh_id)
-                .bind(id)
-                .execute(&mut *tx)
-                .await
-                .map_err(db_err)?;
+            sqlx::query(
+                "UPDATE oauth2_refresh_token SET access_token_id = $2 \
+                 WHERE id = $1 AND revoked IS NULL",
+            )
+            .bind(refresh_id)
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
             tx.commit().await.map_err(db_err)?;
             Ok(access_token_row(id, access))
         })
@@ -1010,7 +1086,8 @@ impl Store for SqlStore {
 
     async fn revoke_access_token(&self, id: i64, now: Timestamp) -> StoreResult<bool> {
         with_pool!(self, write, |pool| {
-            let mut tx = pool.begin().await.map_err(db_err)?;
+            let mut tx = begin_write!(self, pool);
+            // Refresh-token row first, then the access token: the lock order of every path.
             sqlx::query(
                 "UPDATE oauth2_refresh_token SET revoked = $2, access_token_id = NULL \
                  WHERE access_token_id = $1 AND revoked IS NULL",
@@ -1065,28 +1142,23 @@ impl Store for SqlStore {
 
     async fn revoke_refresh_token(&self, id: i64, now: Timestamp) -> StoreResult<bool> {
         with_pool!(self, write, |pool| {
-            let mut tx = pool.begin().await.map_err(db_err)?;
-            let old: Option<Option<i64>> = sqlx::query_scalar(
-                "SELECT access_token_id FROM oauth2_refresh_token WHERE id = $1 AND revoked IS NULL",
-            )
-            .bind(id)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(db_err)?;
-            let Some(access) = old else { return Ok(false) };
-            let n = sqlx::query(
-                "UPDATE oauth2_refresh_token SET revoked = $2, access_token_id = NULL \
-                 WHERE id = $1 AND revoked IS NULL",
+            let mut tx = begin_write!(self, pool);
+            let locked: Option<Option<i64>> = sqlx::query_scalar(LOCK_LIVE_RT)
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db_err)?;
+            let Some(access) = locked else {
+                return Ok(false);
+            };
+            sqlx::query(
+                "UPDATE oauth2_refresh_token SET revoked = $2, access_token_id = NULL WHERE id = $1",
             )
             .bind(id)
             .bind(now)
             .execute(&mut *tx)
             .await
-            .map_err(db_err)?
-            .rows_affected();
-            if n != 1 {
-                return Ok(false);
-            }
+            .map_err(db_err)?;
             if let Some(at) = access {
                 sqlx::query("DELETE FROM oauth2_access_token WHERE id = $1")
                     .bind(at)
@@ -1101,7 +1173,8 @@ impl Store for SqlStore {
 
     async fn revoke_refresh_token_family(&self, family: &str, now: Timestamp) -> StoreResult<u64> {
         with_pool!(self, write, |pool| {
-            let mut tx = pool.begin().await.map_err(db_err)?;
+            let mut tx = begin_write!(self, pool);
+            lock_family!(self, tx, family);
             let n = revoke_family_on!(tx, family, now);
             tx.commit().await.map_err(db_err)?;
             Ok(n)
@@ -1110,8 +1183,8 @@ impl Store for SqlStore {
 
     async fn revoke_grant_tokens(&self, grant_id: i64, now: Timestamp) -> StoreResult<u64> {
         with_pool!(self, write, |pool| {
-            let mut tx = pool.begin().await.map_err(db_err)?;
-            let families: Vec<String> = sqlx::query_scalar(
+            let mut tx = begin_write!(self, pool);
+            let mut families: Vec<String> = sqlx::query_scalar(
                 "SELECT DISTINCT r.token_family FROM oauth2_refresh_token r \
                  JOIN oauth2_access_token a ON a.id = r.access_token_id \
                  WHERE a.grant_id = $1 AND r.token_family IS NOT NULL",
@@ -1120,6 +1193,7 @@ impl Store for SqlStore {
             .fetch_all(&mut *tx)
             .await
             .map_err(db_err)?;
+            families.sort();
             let before: i64 =
                 sqlx::query_scalar("SELECT COUNT(*) FROM oauth2_access_token WHERE grant_id = $1")
                     .bind(grant_id)
@@ -1127,6 +1201,7 @@ impl Store for SqlStore {
                     .await
                     .map_err(db_err)?;
             for family in &families {
+                lock_family!(self, tx, family.as_str());
                 revoke_family_on!(tx, family.as_str(), now);
             }
             sqlx::query(
@@ -1156,7 +1231,7 @@ impl Store for SqlStore {
         now: Timestamp,
     ) -> StoreResult<u64> {
         with_pool!(self, write, |pool| {
-            let mut tx = pool.begin().await.map_err(db_err)?;
+            let mut tx = begin_write!(self, pool);
             let mut deleted = 0u64;
             // `None` = every application: one pass with the application filter disabled.
             let filters: Vec<Option<i64>> = match application_ids {
@@ -1306,7 +1381,7 @@ impl Store for SqlStore {
 
     async fn touch_device_grant(&self, id: i64, now: Timestamp) -> StoreResult<Option<Timestamp>> {
         with_pool!(self, write, |pool| {
-            let mut tx = pool.begin().await.map_err(db_err)?;
+            let mut tx = begin_write!(self, pool);
             let prev: Option<Timestamp> =
                 sqlx::query_scalar("SELECT last_checked FROM oauth2_device_grant WHERE id = $1")
                     .bind(id)
@@ -1327,7 +1402,7 @@ impl Store for SqlStore {
     }
 
     async fn count_expired(&self, step: CleanupStep, cutoff: Timestamp) -> StoreResult<u64> {
-        let sql = cleanup_sql(step, true);
+        let sql = cleanup_count_sql(step);
         let n: i64 = with_pool!(self, read, |pool| {
             let q = sqlx::query(sql);
             let q = if step == CleanupStep::OrphanedRefreshTokens {
@@ -1350,7 +1425,11 @@ impl Store for SqlStore {
         cutoff: Timestamp,
         limit: u64,
     ) -> StoreResult<u64> {
-        let sql = cleanup_sql(step, false);
+        let (sqlite_sql, postgres_sql) = cleanup_delete_sql(step);
+        let sql = match self.kind() {
+            SqlKind::Sqlite => sqlite_sql,
+            SqlKind::Postgres => postgres_sql,
+        };
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let n = with_pool!(self, write, |pool| {
             let q = sqlx::query(sql);
