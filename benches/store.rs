@@ -2,6 +2,10 @@
 //! by checksum (hit and miss), the two queries on every token request and every
 //! protected-API request that misses the cache.
 //!
+//! Two views: one client at a time (criterion's default: latency, including the wake-ups
+//! of sqlx's SQLite worker thread), and 8 clients at once (`*_x8`: time per operation
+//! under load, which is what a server sees).
+//!
 //! `cargo bench --bench store`
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -75,6 +79,63 @@ fn bench(c: &mut Criterion) {
     g.bench_function("find_access_token_miss", |b| {
         b.to_async(&rt).iter(|| async {
             assert!(store.find_access_token(&miss).await.unwrap().is_none());
+        })
+    });
+    // 8 concurrent clients: total time / operations.
+    let store = std::sync::Arc::new(store);
+    let checksums = std::sync::Arc::new(checksums);
+    g.bench_function("find_access_token_hit_x8", |b| {
+        b.to_async(&rt).iter_custom(|iters| {
+            let (store, checksums) = (store.clone(), checksums.clone());
+            async move {
+                let start = std::time::Instant::now();
+                let tasks: Vec<_> = (0..8u64)
+                    .map(|t| {
+                        let (store, checksums) = (store.clone(), checksums.clone());
+                        tokio::spawn(async move {
+                            for i in 0..iters.div_ceil(8) {
+                                let k = ((t * 1_000_003 + i * 7919) as usize) % checksums.len();
+                                assert!(store
+                                    .find_access_token(&checksums[k])
+                                    .await
+                                    .unwrap()
+                                    .is_some());
+                            }
+                        })
+                    })
+                    .collect();
+                for t in tasks {
+                    t.await.unwrap();
+                }
+                start.elapsed()
+            }
+        })
+    });
+    let k = std::sync::Arc::new(AtomicU64::new(0));
+    g.bench_function("insert_access_token_x8", |b| {
+        b.to_async(&rt).iter_custom(|iters| {
+            let (store, k) = (store.clone(), k.clone());
+            async move {
+                let start = std::time::Instant::now();
+                let tasks: Vec<_> = (0..8)
+                    .map(|_| {
+                        let (store, k) = (store.clone(), k.clone());
+                        tokio::spawn(async move {
+                            for _ in 0..iters.div_ceil(8) {
+                                let i = k.fetch_add(1, Ordering::Relaxed);
+                                store
+                                    .issue_tokens(tokens(app_id, &format!("x8-{i}")))
+                                    .await
+                                    .unwrap();
+                            }
+                        })
+                    })
+                    .collect();
+                for t in tasks {
+                    t.await.unwrap();
+                }
+                start.elapsed()
+            }
         })
     });
     g.finish();
