@@ -171,18 +171,7 @@ impl State {
             }
         }
         let id = self.id();
-        let at = AccessToken {
-            id,
-            user_id: t.user_id,
-            source_refresh_token_id: t.source_refresh_token_id,
-            token_checksum: t.token_checksum,
-            id_token_id: t.id_token_id,
-            application_id: t.application_id,
-            grant_id: t.grant_id,
-            expires: t.expires,
-            scope: t.scope,
-            created: t.created,
-        };
+        let at = t.into_row(id);
         self.access_by_checksum
             .insert(at.token_checksum.clone(), id);
         self.access.insert(id, at.clone());
@@ -194,16 +183,7 @@ impl State {
             return Err(conflict("refresh token checksum"));
         }
         let id = self.id();
-        let rt = RefreshToken {
-            id,
-            user_id: t.user_id,
-            token_checksum: t.token_checksum,
-            application_id: t.application_id,
-            access_token_id: t.access_token_id,
-            token_family: t.token_family,
-            created: t.created,
-            revoked: None,
-        };
+        let rt = t.into_row(id);
         self.refresh_by_checksum
             .insert(rt.token_checksum.clone(), id);
         self.refresh.insert(id, rt.clone());
@@ -241,15 +221,7 @@ impl State {
         } = tokens;
         let id_token = id_token.map(|t| {
             let id = self.id();
-            let row = IdToken {
-                id,
-                user_id: t.user_id,
-                jti: t.jti,
-                application_id: t.application_id,
-                expires: t.expires,
-                scope: t.scope,
-                created: t.created,
-            };
+            let row = t.into_row(id);
             self.id_tokens.insert(id, row.clone());
             row
         });
@@ -370,15 +342,7 @@ impl Store for MemoryStore {
             return Err(conflict("username"));
         }
         let id = s.id();
-        let user = User {
-            id,
-            username: u.username,
-            email: u.email,
-            password_hash: u.password_hash,
-            is_active: u.is_active,
-            date_joined: u.date_joined,
-            last_login: None,
-        };
+        let user = u.into_row(id);
         s.users.insert(id, user.clone());
         Ok(user)
     }
@@ -418,24 +382,7 @@ impl Store for MemoryStore {
             }
         }
         let id = s.id();
-        let app = Application {
-            id,
-            client_id: a.client_id,
-            user_id: a.user_id,
-            redirect_uris: a.redirect_uris,
-            post_logout_redirect_uris: a.post_logout_redirect_uris,
-            client_type: a.client_type,
-            authorization_grant_type: a.authorization_grant_type,
-            client_secret: a.client_secret,
-            hash_client_secret: a.hash_client_secret,
-            name: a.name,
-            skip_authorization: a.skip_authorization,
-            created: a.created,
-            updated: a.created,
-            algorithm: a.algorithm,
-            allowed_origins: a.allowed_origins,
-            pkce_required: a.pkce_required,
-        };
+        let app = a.into_row(id);
         s.apps.insert(id, app.clone());
         Ok(app)
     }
@@ -482,22 +429,7 @@ impl Store for MemoryStore {
             return Err(StoreError::NotFound(format!("user {}", g.user_id)));
         }
         let id = s.id();
-        let grant = Grant {
-            id,
-            user_id: g.user_id,
-            code_checksum: g.code_checksum,
-            application_id: g.application_id,
-            expires: g.expires,
-            redirect_uri: g.redirect_uri,
-            scope: g.scope,
-            code_challenge: g.code_challenge,
-            code_challenge_method: g.code_challenge_method,
-            nonce: g.nonce,
-            claims: g.claims,
-            auth_time: g.auth_time,
-            created: g.created,
-            used_at: None,
-        };
+        let grant = g.into_row(id);
         s.grants.insert(id, grant.clone());
         Ok(grant)
     }
@@ -794,19 +726,7 @@ impl Store for MemoryStore {
             return Err(conflict("device or user code"));
         }
         let id = s.id();
-        let dg = DeviceGrant {
-            id,
-            user_id: None,
-            device_code_checksum: g.device_code_checksum,
-            user_code_checksum: g.user_code_checksum,
-            scope: g.scope,
-            interval: g.interval,
-            expires: g.expires,
-            status: DeviceGrantStatus::AuthorizationPending,
-            client_id: g.client_id,
-            last_checked: g.created,
-            created: g.created,
-        };
+        let dg = g.into_row(id);
         s.devices.insert(id, dg.clone());
         Ok(dg)
     }

@@ -36,8 +36,8 @@ use sqlx::sqlite::{
 use super::{CleanupStep, IssueTokens, IssuedTokens, Store, StoreError, StoreResult};
 use crate::model::{
     AccessToken, AccessTokenDetails, Application, DeviceGrant, DeviceGrantStatus, Grant, IdToken,
-    NewAccessToken, NewApplication, NewDeviceGrant, NewGrant, NewIdToken, NewRefreshToken, NewUser,
-    RefreshToken, Timestamp, User,
+    NewAccessToken, NewApplication, NewDeviceGrant, NewGrant, NewUser, RefreshToken, Timestamp,
+    User,
 };
 
 /// Connection options for [`SqlStore::connect_with`].
@@ -199,6 +199,26 @@ macro_rules! lock_family {
 const LOCK_LIVE_RT: &str = "UPDATE oauth2_refresh_token SET access_token_id = access_token_id \
      WHERE id = $1 AND revoked IS NULL RETURNING access_token_id";
 
+/// Inserts an access token on an executor (`pool` or `&mut *tx`); evaluates to its id.
+macro_rules! insert_access {
+    ($executor:expr, $access:expr) => {{
+        let id: i64 = sqlx::query_scalar(INSERT_AT)
+            .bind($access.user_id)
+            .bind($access.source_refresh_token_id)
+            .bind(&$access.token_checksum)
+            .bind($access.id_token_id)
+            .bind($access.application_id)
+            .bind($access.grant_id)
+            .bind($access.expires)
+            .bind(&$access.scope)
+            .bind($access.created)
+            .fetch_one($executor)
+            .await
+            .map_err(db_err)?;
+        id
+    }};
+}
+
 const INSERT_AT: &str = "INSERT INTO oauth2_access_token (user_id, source_refresh_token_id, \
      token_checksum, id_token_id, application_id, grant_id, expires, scope, created) \
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id";
@@ -229,23 +249,11 @@ macro_rules! write_tokens {
                     .await
                     .map_err(db_err)?;
                 access.id_token_id = Some(id);
-                Some(id_token_row(id, t))
+                Some(t.into_row(id))
             }
             None => None,
         };
-        let at_id: i64 = sqlx::query_scalar(INSERT_AT)
-            .bind(access.user_id)
-            .bind(access.source_refresh_token_id)
-            .bind(&access.token_checksum)
-            .bind(access.id_token_id)
-            .bind(access.application_id)
-            .bind(access.grant_id)
-            .bind(access.expires)
-            .bind(&access.scope)
-            .bind(access.created)
-            .fetch_one(&mut *$conn)
-            .await
-            .map_err(db_err)?;
+        let at_id: i64 = insert_access!(&mut *$conn, access);
         let refresh = match refresh {
             Some(mut r) => {
                 r.access_token_id = Some(at_id);
@@ -259,56 +267,16 @@ macro_rules! write_tokens {
                     .fetch_one(&mut *$conn)
                     .await
                     .map_err(db_err)?;
-                Some(refresh_token_row(id, r))
+                Some(r.into_row(id))
             }
             None => None,
         };
         IssuedTokens {
-            access: access_token_row(at_id, access),
+            access: access.into_row(at_id),
             refresh,
             id_token,
         }
     }};
-}
-
-fn access_token_row(id: i64, t: NewAccessToken) -> AccessToken {
-    AccessToken {
-        id,
-        user_id: t.user_id,
-        source_refresh_token_id: t.source_refresh_token_id,
-        token_checksum: t.token_checksum,
-        id_token_id: t.id_token_id,
-        application_id: t.application_id,
-        grant_id: t.grant_id,
-        expires: t.expires,
-        scope: t.scope,
-        created: t.created,
-    }
-}
-
-fn refresh_token_row(id: i64, t: NewRefreshToken) -> RefreshToken {
-    RefreshToken {
-        id,
-        user_id: t.user_id,
-        token_checksum: t.token_checksum,
-        application_id: t.application_id,
-        access_token_id: t.access_token_id,
-        token_family: t.token_family,
-        created: t.created,
-        revoked: None,
-    }
-}
-
-fn id_token_row(id: i64, t: NewIdToken) -> IdToken {
-    IdToken {
-        id,
-        user_id: t.user_id,
-        jti: t.jti,
-        application_id: t.application_id,
-        expires: t.expires,
-        scope: t.scope,
-        created: t.created,
-    }
 }
 
 /// Revokes the live refresh tokens of a family and deletes their access tokens, on an
@@ -616,15 +584,7 @@ impl Store for SqlStore {
             .await
             .map_err(db_err)?
         });
-        Ok(User {
-            id,
-            username: u.username,
-            email: u.email,
-            password_hash: u.password_hash,
-            is_active: u.is_active,
-            date_joined: u.date_joined,
-            last_login: None,
-        })
+        Ok(u.into_row(id))
     }
 
     async fn find_user(&self, id: i64) -> StoreResult<Option<User>> {
@@ -705,24 +665,7 @@ impl Store for SqlStore {
             .await
             .map_err(db_err)?
         });
-        Ok(Application {
-            id,
-            client_id: a.client_id,
-            user_id: a.user_id,
-            redirect_uris: a.redirect_uris,
-            post_logout_redirect_uris: a.post_logout_redirect_uris,
-            client_type: a.client_type,
-            authorization_grant_type: a.authorization_grant_type,
-            client_secret: a.client_secret,
-            hash_client_secret: a.hash_client_secret,
-            name: a.name,
-            skip_authorization: a.skip_authorization,
-            created: a.created,
-            updated: a.created,
-            algorithm: a.algorithm,
-            allowed_origins: a.allowed_origins,
-            pkce_required: a.pkce_required,
-        })
+        Ok(a.into_row(id))
     }
 
     async fn find_application(&self, id: i64) -> StoreResult<Option<Application>> {
@@ -805,22 +748,7 @@ impl Store for SqlStore {
             .await
             .map_err(db_err)?
         });
-        Ok(Grant {
-            id,
-            user_id: g.user_id,
-            code_checksum: g.code_checksum,
-            application_id: g.application_id,
-            expires: g.expires,
-            redirect_uri: g.redirect_uri,
-            scope: g.scope,
-            code_challenge: g.code_challenge,
-            code_challenge_method: g.code_challenge_method,
-            nonce: g.nonce,
-            claims: g.claims,
-            auth_time: g.auth_time,
-            created: g.created,
-            used_at: None,
-        })
+        Ok(g.into_row(id))
     }
 
     async fn find_grant(&self, code_checksum: &str) -> StoreResult<Option<Grant>> {
@@ -857,23 +785,9 @@ impl Store for SqlStore {
             // One statement is atomic on its own: skip BEGIN/COMMIT, which would triple the
             // round trips of the hottest write (client credentials).
             let access = tokens.access;
-            let id: i64 = with_pool!(self, write, |pool| {
-                sqlx::query_scalar(INSERT_AT)
-                    .bind(access.user_id)
-                    .bind(access.source_refresh_token_id)
-                    .bind(&access.token_checksum)
-                    .bind(access.id_token_id)
-                    .bind(access.application_id)
-                    .bind(access.grant_id)
-                    .bind(access.expires)
-                    .bind(&access.scope)
-                    .bind(access.created)
-                    .fetch_one(pool)
-                    .await
-                    .map_err(db_err)?
-            });
+            let id: i64 = with_pool!(self, write, |pool| { insert_access!(pool, access) });
             return Ok(IssuedTokens {
-                access: access_token_row(id, access),
+                access: access.into_row(id),
                 refresh: None,
                 id_token: None,
             });
@@ -969,19 +883,7 @@ impl Store for SqlStore {
                 .map_err(db_err)?;
                 access.grant_id = access.grant_id.or(grant.flatten());
             }
-            let id: i64 = sqlx::query_scalar(INSERT_AT)
-                .bind(access.user_id)
-                .bind(access.source_refresh_token_id)
-                .bind(&access.token_checksum)
-                .bind(access.id_token_id)
-                .bind(access.application_id)
-                .bind(access.grant_id)
-                .bind(access.expires)
-                .bind(&access.scope)
-                .bind(access.created)
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(db_err)?;
+            let id: i64 = insert_access!(&mut *tx, access);
             sqlx::query(
                 "UPDATE oauth2_refresh_token SET access_token_id = $2 \
                  WHERE id = $1 AND revoked IS NULL",
@@ -992,7 +894,7 @@ impl Store for SqlStore {
             .await
             .map_err(db_err)?;
             tx.commit().await.map_err(db_err)?;
-            Ok(access_token_row(id, access))
+            Ok(access.into_row(id))
         })
     }
 
@@ -1309,19 +1211,7 @@ impl Store for SqlStore {
             .await
             .map_err(db_err)?
         });
-        Ok(DeviceGrant {
-            id,
-            user_id: None,
-            device_code_checksum: g.device_code_checksum,
-            user_code_checksum: g.user_code_checksum,
-            scope: g.scope,
-            interval: g.interval,
-            expires: g.expires,
-            status,
-            client_id: g.client_id,
-            last_checked: g.created,
-            created: g.created,
-        })
+        Ok(g.into_row(id))
     }
 
     async fn find_device_grant(&self, checksum: &str) -> StoreResult<Option<DeviceGrant>> {
