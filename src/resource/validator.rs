@@ -1,0 +1,115 @@
+//! The [`TokenValidator`] trait and [`StoreValidator`], the local lookup in the crate's
+//! own [`Store`] (the same database as the provider).
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::cache::{CacheEntry, TokenCache};
+use super::error::BearerError;
+use super::token::TokenInfo;
+use crate::crypto::{token_checksum, token_digest};
+use crate::model::Timestamp;
+use crate::scope::Scopes;
+use crate::store::Store;
+
+/// A boxed validation future, for validators whose work is asynchronous.
+pub type BoxValidation = Pin<Box<dyn Future<Output = Result<Arc<TokenInfo>, BearerError>> + Send>>;
+
+/// Checks a bearer token. Modelled on tower-http's `AsyncAuthorizeRequest`: the future is
+/// an associated type so the layer's `ResponseFuture` can hold it without boxing.
+///
+/// Answer `Err(BearerError::InvalidToken)` for a token that is not good,
+/// `Err(BearerError::Unavailable)` when it cannot be checked now; never the former for the
+/// latter.
+pub trait TokenValidator: Clone + Send + Sync + 'static {
+    /// The validation future.
+    type Future: Future<Output = Result<Arc<TokenInfo>, BearerError>> + Send + 'static;
+    /// Validates `token` (the raw bearer value).
+    fn validate(&self, token: &str) -> Self::Future;
+}
+
+impl<F, Fut> TokenValidator for F
+where
+    F: Fn(String) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = Result<Arc<TokenInfo>, BearerError>> + Send + 'static,
+{
+    type Future = Fut;
+    fn validate(&self, token: &str) -> Fut {
+        self(token.to_owned())
+    }
+}
+
+/// Validates tokens by looking their checksum up in a [`Store`], optionally behind an
+/// expiry-bounded cache (off by default, so a revocation is seen at once; with the cache
+/// a revoked token stays usable for at most the cache's bound).
+pub struct StoreValidator<S> {
+    store: Arc<S>,
+    cache: Option<TokenCache>,
+}
+
+impl<S> Clone for StoreValidator<S> {
+    fn clone(&self) -> Self {
+        StoreValidator {
+            store: self.store.clone(),
+            cache: self.cache.clone(),
+        }
+    }
+}
+
+impl<S: Store> StoreValidator<S> {
+    /// A validator over `store`, without cache.
+    pub fn new(store: Arc<S>) -> Self {
+        StoreValidator { store, cache: None }
+    }
+
+    /// Caches answers for at most `max_ttl` (never past the token's expiry), up to
+    /// `capacity` tokens.
+    pub fn with_cache(mut self, max_ttl: Duration, capacity: u64) -> Self {
+        self.cache = Some(TokenCache::new(capacity, max_ttl, Duration::ZERO));
+        self
+    }
+
+    async fn lookup(store: Arc<S>, token: String) -> Result<CacheEntry, BearerError> {
+        let details = store
+            .find_access_token(&token_checksum(&token))
+            .await
+            .map_err(|e| BearerError::Unavailable(format!("token store: {e}")))?;
+        let Some(details) = details else {
+            return Ok(CacheEntry::inactive());
+        };
+        let now = Timestamp::now();
+        if details.token.is_expired(now) {
+            return Ok(CacheEntry::inactive());
+        }
+        let info = TokenInfo {
+            active: true,
+            scopes: Scopes::parse(&details.token.scope).unwrap_or_default(),
+            client_id: details.client_id,
+            username: details.username,
+            sub: details.token.user_id.map(|u| u.to_string()),
+            exp: Some(details.token.expires.unix()),
+            iat: Some(details.token.created.unix()),
+            aud: Vec::new(),
+            claims: serde_json::Map::new(),
+        };
+        Ok(CacheEntry::active(Arc::new(info)))
+    }
+}
+
+impl<S: Store> TokenValidator for StoreValidator<S> {
+    type Future = BoxValidation;
+
+    fn validate(&self, token: &str) -> BoxValidation {
+        let store = self.store.clone();
+        let token = token.to_owned();
+        match self.cache.clone() {
+            None => Box::pin(async move { Self::lookup(store, token).await?.into_result() }),
+            Some(cache) => {
+                let key = token_digest(&token);
+                Box::pin(async move { cache.get_or_load(key, Self::lookup(store, token)).await })
+            }
+        }
+    }
+}
