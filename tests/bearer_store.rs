@@ -214,3 +214,84 @@ async fn the_inner_service_is_not_called_on_rejection() {
     );
     assert!(!called.load(std::sync::atomic::Ordering::SeqCst));
 }
+
+#[cfg(feature = "axum")]
+mod axum_extractors {
+    use super::*;
+    use axum::routing::get;
+    use axum::Router;
+    use tower_oauth_toolkit::resource::extract::BearerToken;
+
+    async fn get_status(app: &Router, path: &str, token: Option<&str>) -> (StatusCode, String) {
+        let mut req = Request::builder().uri(path);
+        if let Some(t) = token {
+            req = req.header("authorization", format!("Bearer {t}"));
+        }
+        let res = app
+            .clone()
+            .oneshot(req.body(axum::body::Body::empty()).unwrap())
+            .await
+            .unwrap();
+        let status = res.status();
+        let www = res
+            .headers()
+            .get("www-authenticate")
+            .map(|v| v.to_str().unwrap().to_owned())
+            .unwrap_or_default();
+        (status, www)
+    }
+
+    #[tokio::test]
+    async fn extractors_and_optional_mode() {
+        let (store, _dir, _) = seeded().await;
+        let validator = StoreValidator::new(store);
+        async fn required(BearerToken(t): BearerToken) -> String {
+            t.client_id.clone().unwrap_or_default()
+        }
+        async fn maybe(t: Option<BearerToken>) -> String {
+            match t {
+                Some(t) => format!("token {}", t.scopes),
+                None => "anonymous".into(),
+            }
+        }
+        let protected = Router::new()
+            .route("/me", get(required))
+            .layer(BearerLayer::new(validator.clone()));
+        let optional = Router::new()
+            .route("/maybe", get(maybe))
+            .layer(BearerLayer::new(validator).optional());
+        // A route where the layer was forgotten: fail closed with the RFC 6750 answer.
+        let forgotten = Router::new().route("/oops", get(required));
+        let app = protected.merge(optional).merge(forgotten);
+
+        assert_eq!(
+            get_status(&app, "/me", Some("valid-r")).await.0,
+            StatusCode::OK
+        );
+        assert_eq!(
+            get_status(&app, "/me", None).await.0,
+            StatusCode::UNAUTHORIZED
+        );
+        assert_eq!(
+            get_status(&app, "/maybe", None).await.0,
+            StatusCode::OK,
+            "no token: passes, anonymous"
+        );
+        assert_eq!(
+            get_status(&app, "/maybe", Some("valid-r")).await.0,
+            StatusCode::OK
+        );
+        assert_eq!(
+            get_status(&app, "/maybe", Some("expired")).await.0,
+            StatusCode::UNAUTHORIZED,
+            "a bad token is still refused"
+        );
+        let (status, www) = get_status(&app, "/oops", Some("valid-r")).await;
+        assert_eq!(
+            status,
+            StatusCode::UNAUTHORIZED,
+            "missing layer: 401, not 500"
+        );
+        assert_eq!(www, "Bearer realm=\"api\"");
+    }
+}

@@ -39,6 +39,8 @@
 
 pub mod cache;
 pub mod error;
+#[cfg(feature = "axum")]
+pub mod extract;
 #[cfg(feature = "introspection")]
 pub mod introspection;
 pub mod scope;
@@ -71,6 +73,7 @@ struct Config {
     policy: ScopePolicy,
     allow_query: bool,
     error_with_scopes: bool,
+    optional: bool,
 }
 
 /// A [`Layer`] that requires a valid bearer token. See the [module docs](self).
@@ -90,6 +93,7 @@ impl<V: TokenValidator> BearerLayer<V> {
                 policy: ScopePolicy::Authenticated,
                 allow_query: false,
                 error_with_scopes: false,
+                optional: false,
             }),
         }
     }
@@ -114,6 +118,15 @@ impl<V: TokenValidator> BearerLayer<V> {
     /// default, and RFC 9700 advises against it: URLs end up in logs).
     pub fn allow_query_parameter(mut self, allow: bool) -> Self {
         self.config_mut().allow_query = allow;
+        self
+    }
+
+    /// Let requests *without* a token through, with no `TokenInfo` in their extensions
+    /// (a request with a bad token, or too few scopes, is still refused). For endpoints
+    /// that also serve anonymous users or another authentication — DOT's
+    /// `IsAuthenticatedOrTokenHasScope`; read the token with `Option<BearerToken>`.
+    pub fn optional(mut self) -> Self {
+        self.config_mut().optional = true;
         self
     }
 
@@ -226,6 +239,16 @@ where
     fn call(&mut self, req: Request<B>) -> Self::Future {
         let token = match extract_token(&req, self.config.allow_query) {
             Ok(Some(token)) => token,
+            Ok(None) if self.config.optional => {
+                return ResponseFuture {
+                    state: State::Inner {
+                        fut: self.inner.call(req),
+                    },
+                    req: None,
+                    inner: None,
+                    config: self.config.clone(),
+                };
+            }
             Ok(None) => return ResponseFuture::reject(BearerError::Missing, &self.config),
             Err(e) => return ResponseFuture::reject(e, &self.config),
         };

@@ -1,0 +1,158 @@
+//! Resource-side micro-benchmarks: a token-cache hit, and a whole request through the
+//! bearer layer on a cache hit compared with the bare service.
+//!
+//! `cargo bench --bench resource`
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use tower::{service_fn, Layer, Service, ServiceExt};
+use tower_oauth_toolkit::crypto::{token_checksum, token_digest};
+use tower_oauth_toolkit::model::{
+    ClientType, GrantType, NewAccessToken, NewApplication, Timestamp,
+};
+use tower_oauth_toolkit::resource::cache::CacheEntry;
+use tower_oauth_toolkit::resource::{BearerLayer, StoreValidator, TokenCache, TokenInfo};
+use tower_oauth_toolkit::store::memory::MemoryStore;
+use tower_oauth_toolkit::store::{IssueTokens, Store};
+
+const TOKEN: &str = "Rb8fQ0w2cN3xT7yVg5kLmZpA1sD4eH6jK9uW0oI2";
+
+fn bench(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut g = c.benchmark_group("resource");
+
+    // 1. A cache hit: digest the token and read the entry (many gets per block_on, so the
+    //    runtime's own cost is not counted).
+    let cache = TokenCache::new(10_000, Duration::from_secs(3600), Duration::ZERO);
+    let info = Arc::new(TokenInfo {
+        active: true,
+        exp: Some(Timestamp::now().unix() + 3600),
+        ..Default::default()
+    });
+    rt.block_on(async {
+        cache
+            .get_or_load(token_digest(TOKEN), async {
+                Ok(CacheEntry::active(info.clone()))
+            })
+            .await
+            .unwrap();
+    });
+    g.bench_function("cache_hit", |b| {
+        b.iter_custom(|iters| {
+            rt.block_on(async {
+                let start = Instant::now();
+                for _ in 0..iters {
+                    let hit = cache
+                        .get_or_load(token_digest(TOKEN), async { unreachable!("cached") })
+                        .await
+                        .unwrap();
+                    std::hint::black_box(hit);
+                }
+                start.elapsed()
+            })
+        })
+    });
+
+    // 2. A request through the layer (StoreValidator with its cache warm) vs the bare
+    //    service.
+    let store = Arc::new(MemoryStore::new());
+    rt.block_on(async {
+        let app = store
+            .create_application(NewApplication::new(
+                "bench",
+                ClientType::Confidential,
+                GrantType::ClientCredentials,
+            ))
+            .await
+            .unwrap();
+        let now = Timestamp::now();
+        store
+            .issue_tokens(IssueTokens {
+                access: NewAccessToken {
+                    token_checksum: token_checksum(TOKEN),
+                    application_id: Some(app.id),
+                    user_id: None,
+                    source_refresh_token_id: None,
+                    id_token_id: None,
+                    grant_id: None,
+                    expires: now.add_secs(3600),
+                    scope: "read".into(),
+                    created: now,
+                },
+                refresh: None,
+                id_token: None,
+            })
+            .await
+            .unwrap();
+    });
+    let bare = service_fn(|_req: http::Request<()>| async {
+        Ok::<_, Infallible>(http::Response::new(
+            http_body_util::Empty::<bytes::Bytes>::new(),
+        ))
+    });
+    let validator = StoreValidator::new(store).with_cache(Duration::from_secs(3600), 10_000);
+    let mut layered = BearerLayer::new(validator).layer(bare);
+    let request = || {
+        http::Request::builder()
+            .header("authorization", format!("Bearer {TOKEN}"))
+            .body(())
+            .unwrap()
+    };
+    rt.block_on(async {
+        let res = layered
+            .ready()
+            .await
+            .unwrap()
+            .call(request())
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+    });
+    let mut bare_svc = bare;
+    g.bench_function("bare_service", |b| {
+        b.iter_custom(|iters| {
+            rt.block_on(async {
+                let start = Instant::now();
+                for _ in 0..iters {
+                    let res = bare_svc
+                        .ready()
+                        .await
+                        .unwrap()
+                        .call(request())
+                        .await
+                        .unwrap();
+                    std::hint::black_box(res);
+                }
+                start.elapsed()
+            })
+        })
+    });
+    g.bench_function("bearer_layer_cache_hit", |b| {
+        b.iter_custom(|iters| {
+            rt.block_on(async {
+                let start = Instant::now();
+                for _ in 0..iters {
+                    let res = layered
+                        .ready()
+                        .await
+                        .unwrap()
+                        .call(request())
+                        .await
+                        .unwrap();
+                    std::hint::black_box(res);
+                }
+                start.elapsed()
+            })
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
