@@ -43,6 +43,8 @@ pub mod error;
 pub mod extract;
 #[cfg(feature = "introspection")]
 pub mod introspection;
+#[cfg(feature = "jwt")]
+pub mod jwt;
 pub mod scope;
 pub mod token;
 pub mod validator;
@@ -62,6 +64,8 @@ pub use cache::TokenCache;
 pub use error::BearerError;
 #[cfg(feature = "introspection")]
 pub use introspection::{IntrospectionAuth, IntrospectionValidator};
+#[cfg(feature = "jwt")]
+pub use jwt::JwtValidator;
 pub use scope::ScopePolicy;
 pub use token::TokenInfo;
 pub use validator::{BoxValidation, StoreValidator, TokenValidator};

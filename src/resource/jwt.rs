@@ -1,0 +1,519 @@
+//! [`JwtValidator`]: RFC 9068 JWT access tokens, checked locally with `jsonwebtoken`.
+//!
+//! * An explicit algorithm allow-list (default `RS256`); `none` cannot be expressed, and a
+//!   key only verifies the family it belongs to, so an RSA public key is never used as an
+//!   HMAC secret (the "HS/RS confusion").
+//! * `iss`, `aud`, `exp` and `nbf` are checked with a leeway (default 30 s); `exp` is
+//!   required. The header's `typ` must be `at+jwt` (RFC 9068 §2.1) unless relaxed, so an
+//!   OpenID Connect ID token is never accepted as an access token.
+//! * Keys: PEM, a JWK set, or a JWKS URL. A fetched set is kept per its
+//!   `Cache-Control: max-age` (default 5 minutes), refetched when a token names a `kid` it
+//!   does not hold — at most once per cool-down (default 10 s), so a flood of made-up
+//!   `kid`s cannot turn into a flood of fetches — and swapped atomically. Every
+//!   `DecodingKey` is built once per fetch, never per request.
+
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use jsonwebtoken::jwk::JwkSet;
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use serde_json::{Map, Value};
+use tokio::sync::Mutex as AsyncMutex;
+
+use super::error::BearerError;
+use super::token::TokenInfo;
+use super::validator::{BoxValidation, TokenValidator};
+use crate::scope::Scopes;
+
+/// The validator could not be built (bad key or configuration).
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{0}")]
+pub struct JwtBuildError(String);
+
+#[derive(Clone)]
+struct Key {
+    kid: Option<String>,
+    alg: Option<Algorithm>,
+    key: DecodingKey,
+}
+
+#[derive(Clone, Default)]
+struct KeySet {
+    keys: Vec<Key>,
+    fetched: Option<Instant>,
+    max_age: Duration,
+}
+
+impl KeySet {
+    fn find(&self, kid: Option<&str>, alg: Algorithm) -> Option<&Key> {
+        let usable = |k: &&Key| k.alg.is_none_or(|a| a == alg);
+        match kid {
+            Some(kid) => self
+                .keys
+                .iter()
+                .filter(usable)
+                .find(|k| k.kid.as_deref() == Some(kid)),
+            // No kid: only unambiguous when one key fits.
+            None => {
+                let mut fits = self.keys.iter().filter(usable);
+                let first = fits.next();
+                if fits.next().is_some() {
+                    None
+                } else {
+                    first
+                }
+            }
+        }
+    }
+
+    fn from_jwks(set: &JwkSet) -> Result<Vec<Key>, String> {
+        let mut keys = Vec::new();
+        for jwk in &set.keys {
+            if matches!(
+                jwk.common.public_key_use,
+                Some(jsonwebtoken::jwk::PublicKeyUse::Encryption)
+            ) {
+                continue;
+            }
+            let key = match DecodingKey::from_jwk(jwk) {
+                Ok(k) => k,
+                Err(e) => {
+                    tracing::warn!(kid = ?jwk.common.key_id, error = %e, "skipping an unusable JWK");
+                    continue;
+                }
+            };
+            let alg = jwk
+                .common
+                .key_algorithm
+                .and_then(|a| a.to_string().parse::<Algorithm>().ok());
+            keys.push(Key {
+                kid: jwk.common.key_id.clone(),
+                alg,
+                key,
+            });
+        }
+        if keys.is_empty() && !set.keys.is_empty() {
+            return Err("no usable signing key in the JWK set".into());
+        }
+        Ok(keys)
+    }
+}
+
+struct Remote {
+    client: reqwest::Client,
+    url: reqwest::Url,
+    cooldown: Duration,
+    default_max_age: Duration,
+    last_attempt: AsyncMutex<Option<Instant>>,
+}
+
+struct Inner {
+    /// Accepted algorithms, each with its own `Validation` (jsonwebtoken refuses a
+    /// `Validation` whose algorithms span key families), built once.
+    validations: Vec<(Algorithm, Validation)>,
+    require_at_jwt: bool,
+    keys: RwLock<Arc<KeySet>>,
+    remote: Option<Remote>,
+}
+
+/// A JWT access-token validator. Cheap to clone.
+#[derive(Clone)]
+pub struct JwtValidator {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for JwtValidator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JwtValidator")
+            .field(
+                "algorithms",
+                &self
+                    .inner
+                    .validations
+                    .iter()
+                    .map(|(a, _)| *a)
+                    .collect::<Vec<_>>(),
+            )
+            .field(
+                "jwks_url",
+                &self.inner.remote.as_ref().map(|r| r.url.as_str()),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+/// A builder for [`JwtValidator`].
+pub struct JwtValidatorBuilder {
+    algorithms: Vec<Algorithm>,
+    issuer: Option<String>,
+    audience: Option<Vec<String>>,
+    leeway: u64,
+    require_at_jwt: bool,
+    keys: Vec<Key>,
+    jwks_url: Option<String>,
+    cooldown: Duration,
+    default_max_age: Duration,
+    timeout: Duration,
+    error: Option<String>,
+}
+
+impl JwtValidator {
+    /// A builder: add keys or a JWKS URL, an issuer and an audience.
+    pub fn builder() -> JwtValidatorBuilder {
+        JwtValidatorBuilder {
+            algorithms: vec![Algorithm::RS256],
+            issuer: None,
+            audience: None,
+            leeway: 30,
+            require_at_jwt: true,
+            keys: Vec::new(),
+            jwks_url: None,
+            cooldown: Duration::from_secs(10),
+            default_max_age: Duration::from_secs(300),
+            timeout: Duration::from_secs(5),
+            error: None,
+        }
+    }
+
+    fn current_keys(&self) -> Arc<KeySet> {
+        self.inner
+            .keys
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Fetches the JWKS (if remote) unless a fetch happened within the cool-down.
+    /// Returns whether the key set changed.
+    async fn refresh(inner: &Inner, force: bool) -> Result<bool, BearerError> {
+        let Some(remote) = &inner.remote else {
+            return Ok(false);
+        };
+        let mut last = remote.last_attempt.lock().await;
+        if let Some(at) = *last {
+            let recent = at.elapsed() < remote.cooldown;
+            let fresh = {
+                let keys = inner.keys.read().unwrap_or_else(|e| e.into_inner());
+                keys.fetched.is_some_and(|f| f.elapsed() < keys.max_age)
+            };
+            if recent || (!force && fresh) {
+                return Ok(false);
+            }
+        }
+        *last = Some(Instant::now());
+        let unavailable = |why: String| {
+            tracing::warn!(url = %remote.url, reason = %why, "JWKS fetch failed");
+            BearerError::Unavailable("the token's signing keys cannot be fetched right now".into())
+        };
+        let res = remote
+            .client
+            .get(remote.url.clone())
+            .header(http::header::ACCEPT, "application/json")
+            .send()
+            .await
+            .map_err(|e| unavailable(e.to_string()))?;
+        if !res.status().is_success() {
+            return Err(unavailable(format!("status {}", res.status())));
+        }
+        let max_age = res
+            .headers()
+            .get(http::header::CACHE_CONTROL)
+            .and_then(|v| v.to_str().ok())
+            .and_then(parse_max_age)
+            .unwrap_or(remote.default_max_age);
+        let bytes = res.bytes().await.map_err(|e| unavailable(e.to_string()))?;
+        if bytes.len() > 256 * 1024 {
+            return Err(unavailable("JWKS too large".into()));
+        }
+        let set: JwkSet = serde_json::from_slice(&bytes)
+            .map_err(|e| unavailable(format!("not a JWK set: {e}")))?;
+        let keys = KeySet::from_jwks(&set).map_err(unavailable)?;
+        let new = Arc::new(KeySet {
+            keys,
+            fetched: Some(Instant::now()),
+            max_age,
+        });
+        *inner.keys.write().unwrap_or_else(|e| e.into_inner()) = new;
+        Ok(true)
+    }
+
+    async fn check(inner: Arc<Inner>, token: String) -> Result<Arc<TokenInfo>, BearerError> {
+        let invalid =
+            |why: &str| BearerError::InvalidToken(format!("The access token is invalid: {why}."));
+        let header = jsonwebtoken::decode_header(&token).map_err(|_| invalid("malformed JWT"))?;
+        let Some(validation) = inner
+            .validations
+            .iter()
+            .find(|(a, _)| *a == header.alg)
+            .map(|(_, v)| v)
+        else {
+            return Err(invalid("signing algorithm not accepted"));
+        };
+        if inner.require_at_jwt {
+            let typ = header
+                .typ
+                .as_deref()
+                .unwrap_or_default()
+                .to_ascii_lowercase();
+            if typ != "at+jwt" && typ != "application/at+jwt" {
+                return Err(invalid("not an access token (typ must be at+jwt)"));
+            }
+        }
+        let this = JwtValidator {
+            inner: inner.clone(),
+        };
+        let mut keys = this.current_keys();
+        let stale = keys.fetched.is_none_or(|f| f.elapsed() >= keys.max_age);
+        if inner.remote.is_some() && stale {
+            // Expired (or never fetched) set: refresh; on failure keep using what we have.
+            match Self::refresh(&inner, false).await {
+                Ok(_) => keys = this.current_keys(),
+                Err(e) if keys.keys.is_empty() => return Err(e),
+                Err(_) => {}
+            }
+        }
+        let key = match keys.find(header.kid.as_deref(), header.alg) {
+            Some(k) => k.clone(),
+            None => {
+                // Unknown kid: maybe the issuer rotated keys. One fetch per cool-down.
+                if Self::refresh(&inner, true).await? {
+                    keys = this.current_keys();
+                }
+                keys.find(header.kid.as_deref(), header.alg)
+                    .cloned()
+                    .ok_or_else(|| invalid("unknown signing key"))?
+            }
+        };
+        let data = jsonwebtoken::decode::<Map<String, Value>>(&token, &key.key, validation)
+            .map_err(|e| {
+                use jsonwebtoken::errors::ErrorKind;
+                match e.kind() {
+                    ErrorKind::ExpiredSignature => {
+                        BearerError::InvalidToken("The access token has expired.".into())
+                    }
+                    ErrorKind::ImmatureSignature => invalid("not valid yet"),
+                    ErrorKind::InvalidIssuer => invalid("wrong issuer"),
+                    ErrorKind::InvalidAudience => invalid("wrong audience"),
+                    ErrorKind::InvalidSignature => invalid("bad signature"),
+                    ErrorKind::MissingRequiredClaim(c) => invalid(&format!("missing claim {c}")),
+                    _ => invalid("rejected"),
+                }
+            })?;
+        Ok(Arc::new(token_info(data.claims)))
+    }
+}
+
+/// `max-age=N` from a Cache-Control value (`no-store`/`no-cache` → 0).
+fn parse_max_age(v: &str) -> Option<Duration> {
+    let mut max_age = None;
+    for part in v.split(',').map(str::trim) {
+        let lower = part.to_ascii_lowercase();
+        if lower == "no-store" || lower == "no-cache" {
+            return Some(Duration::ZERO);
+        }
+        if let Some(n) = lower.strip_prefix("max-age=") {
+            max_age = n
+                .trim_matches('"')
+                .parse::<u64>()
+                .ok()
+                .map(Duration::from_secs);
+        }
+    }
+    max_age
+}
+
+fn token_info(claims: Map<String, Value>) -> TokenInfo {
+    let string = |k: &str| claims.get(k).and_then(Value::as_str).map(str::to_owned);
+    let int = |k: &str| claims.get(k).and_then(Value::as_i64);
+    // RFC 9068 §2.2.3: `scope` is a space-separated string; some issuers send `scp` lists.
+    let mut scopes = Scopes::new();
+    match (claims.get("scope"), claims.get("scp")) {
+        (Some(Value::String(s)), _) => scopes = Scopes::parse(s).unwrap_or_default(),
+        (_, Some(Value::Array(items))) => {
+            for s in items.iter().filter_map(Value::as_str) {
+                let _ = scopes.insert(s);
+            }
+        }
+        _ => {}
+    }
+    let aud = match claims.get("aud") {
+        Some(Value::String(s)) => vec![s.clone()],
+        Some(Value::Array(a)) => a
+            .iter()
+            .filter_map(Value::as_str)
+            .map(str::to_owned)
+            .collect(),
+        _ => Vec::new(),
+    };
+    TokenInfo {
+        active: true,
+        scopes,
+        client_id: string("client_id").or_else(|| string("azp")),
+        username: string("preferred_username").or_else(|| string("username")),
+        sub: string("sub"),
+        exp: int("exp"),
+        iat: int("iat"),
+        aud,
+        claims,
+    }
+}
+
+impl JwtValidatorBuilder {
+    /// Accepted algorithms (default `[RS256]`).
+    pub fn algorithms(mut self, algorithms: &[Algorithm]) -> Self {
+        self.algorithms = algorithms.to_vec();
+        self
+    }
+    /// Required `iss`.
+    pub fn issuer(mut self, issuer: impl Into<String>) -> Self {
+        self.issuer = Some(issuer.into());
+        self
+    }
+    /// Accepted `aud` values (the token must name one).
+    pub fn audience(mut self, audience: &[&str]) -> Self {
+        self.audience = Some(audience.iter().map(|s| s.to_string()).collect());
+        self
+    }
+    /// Clock-skew leeway for `exp`/`nbf` in seconds (default 30).
+    pub fn leeway(mut self, seconds: u64) -> Self {
+        self.leeway = seconds;
+        self
+    }
+    /// Accept tokens whose `typ` is not `at+jwt` (issuers that predate RFC 9068).
+    pub fn allow_any_typ(mut self) -> Self {
+        self.require_at_jwt = false;
+        self
+    }
+    /// An RSA public key in PEM (used for RS256/RS384/RS512/PS*), with an optional `kid`.
+    pub fn rsa_pem(mut self, pem: &[u8], kid: Option<&str>) -> Self {
+        match DecodingKey::from_rsa_pem(pem) {
+            Ok(key) => self.keys.push(Key {
+                kid: kid.map(str::to_owned),
+                alg: None,
+                key,
+            }),
+            Err(e) => self.error = Some(format!("RSA public key: {e}")),
+        }
+        self
+    }
+    /// An HMAC secret (HS256/384/512), with an optional `kid`.
+    pub fn hmac_secret(mut self, secret: &[u8], kid: Option<&str>) -> Self {
+        self.keys.push(Key {
+            kid: kid.map(str::to_owned),
+            alg: None,
+            key: DecodingKey::from_secret(secret),
+        });
+        self
+    }
+    /// The keys of a JWK set document.
+    pub fn jwks_json(mut self, json: &str) -> Self {
+        match serde_json::from_str::<JwkSet>(json)
+            .map_err(|e| e.to_string())
+            .and_then(|s| KeySet::from_jwks(&s))
+        {
+            Ok(keys) => self.keys.extend(keys),
+            Err(e) => self.error = Some(format!("JWK set: {e}")),
+        }
+        self
+    }
+    /// Fetch keys from a JWKS URL (kept per Cache-Control, refetched on an unknown `kid`).
+    pub fn jwks_url(mut self, url: impl Into<String>) -> Self {
+        self.jwks_url = Some(url.into());
+        self
+    }
+    /// Shortest time between two JWKS fetches caused by unknown `kid`s (default 10 s).
+    pub fn refetch_cooldown(mut self, cooldown: Duration) -> Self {
+        self.cooldown = cooldown;
+        self
+    }
+
+    /// Builds the validator.
+    pub fn build(self) -> Result<JwtValidator, JwtBuildError> {
+        if let Some(e) = self.error {
+            return Err(JwtBuildError(e));
+        }
+        if self.algorithms.is_empty() {
+            return Err(JwtBuildError("no algorithm accepted".into()));
+        }
+        if self.keys.is_empty() && self.jwks_url.is_none() {
+            return Err(JwtBuildError("no key and no JWKS URL".into()));
+        }
+        let validations = self
+            .algorithms
+            .iter()
+            .map(|alg| {
+                // One algorithm per Validation: a key of another family is then refused.
+                let mut validation = Validation::new(*alg);
+                validation.leeway = self.leeway;
+                validation.validate_nbf = true;
+                validation.set_required_spec_claims(&["exp"]);
+                match &self.audience {
+                    Some(aud) => validation.set_audience(aud),
+                    None => validation.validate_aud = false,
+                }
+                if let Some(iss) = &self.issuer {
+                    validation.set_issuer(&[iss]);
+                }
+                (*alg, validation)
+            })
+            .collect();
+        let remote = match self.jwks_url {
+            None => None,
+            Some(url) => Some(Remote {
+                client: reqwest::Client::builder()
+                    .timeout(self.timeout)
+                    .build()
+                    .map_err(|e| JwtBuildError(format!("HTTP client: {e}")))?,
+                url: reqwest::Url::parse(&url)
+                    .map_err(|e| JwtBuildError(format!("JWKS URL {url:?}: {e}")))?,
+                cooldown: self.cooldown,
+                default_max_age: self.default_max_age,
+                last_attempt: AsyncMutex::new(None),
+            }),
+        };
+        let static_set = KeySet {
+            fetched: if remote.is_some() && self.keys.is_empty() {
+                None
+            } else {
+                Some(Instant::now())
+            },
+            max_age: if remote.is_some() {
+                Duration::ZERO
+            } else {
+                Duration::MAX
+            },
+            keys: self.keys,
+        };
+        Ok(JwtValidator {
+            inner: Arc::new(Inner {
+                validations,
+                require_at_jwt: self.require_at_jwt,
+                keys: RwLock::new(Arc::new(static_set)),
+                remote,
+            }),
+        })
+    }
+}
+
+impl TokenValidator for JwtValidator {
+    type Future = BoxValidation;
+
+    fn validate(&self, token: &str) -> BoxValidation {
+        Box::pin(Self::check(self.inner.clone(), token.to_owned()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cache_control() {
+        assert_eq!(
+            parse_max_age("public, max-age=3600, stale-while-revalidate=60"),
+            Some(Duration::from_secs(3600))
+        );
+        assert_eq!(parse_max_age("no-store"), Some(Duration::ZERO));
+        assert_eq!(parse_max_age("public"), None);
+    }
+}
