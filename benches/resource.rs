@@ -151,7 +151,70 @@ fn bench(c: &mut Criterion) {
             })
         })
     });
+    #[cfg(feature = "jwt")]
+    jwt_benches(&rt, &mut g);
     g.finish();
+}
+
+/// JWT verification (signature + claims) with keys built once, as the validator does.
+#[cfg(feature = "jwt")]
+fn jwt_benches(
+    rt: &tokio::runtime::Runtime,
+    g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+) {
+    use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
+    use tower_oauth_toolkit::resource::{JwtValidator, TokenValidator};
+    let fixture = |n: &str| {
+        std::fs::read(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/fixtures")
+                .join(n),
+        )
+        .unwrap()
+    };
+    let claims =
+        serde_json::json!({"sub": "1", "scope": "read", "exp": Timestamp::now().unix() + 3600});
+    let mut header = Header::new(Algorithm::RS256);
+    header.typ = Some("at+jwt".into());
+    let rs = encode(
+        &header,
+        &claims,
+        &EncodingKey::from_rsa_pem(&fixture("rsa_private.pem")).unwrap(),
+    )
+    .unwrap();
+    header.alg = Algorithm::HS256;
+    let hs = encode(
+        &header,
+        &claims,
+        &EncodingKey::from_secret(b"a-32-byte-long-hmac-secret-value"),
+    )
+    .unwrap();
+    let rs_v = JwtValidator::builder()
+        .rsa_pem(&fixture("rsa_public.pem"), None)
+        .build()
+        .unwrap();
+    let hs_v = JwtValidator::builder()
+        .algorithms(&[Algorithm::HS256])
+        .hmac_secret(b"a-32-byte-long-hmac-secret-value", None)
+        .build()
+        .unwrap();
+    for (name, v, token) in [
+        ("jwt_verify_rs256", rs_v, rs),
+        ("jwt_verify_hs256", hs_v, hs),
+    ] {
+        rt.block_on(async { v.validate(&token).await.unwrap() });
+        g.bench_function(name, |b| {
+            b.iter_custom(|iters| {
+                rt.block_on(async {
+                    let start = Instant::now();
+                    for _ in 0..iters {
+                        std::hint::black_box(v.validate(&token).await.unwrap());
+                    }
+                    start.elapsed()
+                })
+            })
+        });
+    }
 }
 
 criterion_group!(benches, bench);
