@@ -202,13 +202,13 @@ fn jwt_benches(
         ("jwt_verify_rs256", rs_v, rs),
         ("jwt_verify_hs256", hs_v, hs),
     ] {
-        rt.block_on(async { v.validate(&token).await.unwrap() });
+        rt.block_on(async { v.validate(token.clone()).await.unwrap() });
         g.bench_function(name, |b| {
             b.iter_custom(|iters| {
                 rt.block_on(async {
                     let start = Instant::now();
                     for _ in 0..iters {
-                        std::hint::black_box(v.validate(&token).await.unwrap());
+                        std::hint::black_box(v.validate(token.clone()).await.unwrap());
                     }
                     start.elapsed()
                 })

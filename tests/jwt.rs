@@ -104,7 +104,7 @@ async fn a_valid_access_token_passes_with_its_claims() {
     let (addr, _) = jwks_server(&["rsa_public.jwk.json"]).await;
     let v = validator(addr);
     let token = sign("rsa_private.pem", "key-1", "at+jwt", &claims(now() + 600));
-    let info = v.validate(&token).await.unwrap();
+    let info = v.validate(token.clone()).await.unwrap();
     assert_eq!(info.sub.as_deref(), Some("42"));
     assert_eq!(info.client_id.as_deref(), Some("app"));
     assert!(info.scopes.contains("write"));
@@ -119,14 +119,14 @@ async fn rfc9068_rejections() {
 
     let expired = sign("rsa_private.pem", "key-1", "at+jwt", &claims(now() - 60));
     assert!(
-        matches!(v.validate(&expired).await, Err(BearerError::InvalidToken(m)) if m.contains("expired"))
+        matches!(v.validate(expired.clone()).await, Err(BearerError::InvalidToken(m)) if m.contains("expired"))
     );
 
     let mut early = ok.clone();
     early["nbf"] = json!(now() + 120);
     assert!(
         is_invalid(
-            &v.validate(&sign("rsa_private.pem", "key-1", "at+jwt", &early))
+            &v.validate(sign("rsa_private.pem", "key-1", "at+jwt", &early))
                 .await
         ),
         "not yet valid"
@@ -136,7 +136,7 @@ async fn rfc9068_rejections() {
     iss["iss"] = json!("https://evil.example.com");
     assert!(
         is_invalid(
-            &v.validate(&sign("rsa_private.pem", "key-1", "at+jwt", &iss))
+            &v.validate(sign("rsa_private.pem", "key-1", "at+jwt", &iss))
                 .await
         ),
         "wrong iss"
@@ -146,7 +146,7 @@ async fn rfc9068_rejections() {
     aud["aud"] = json!("https://other-api.example.com");
     assert!(
         is_invalid(
-            &v.validate(&sign("rsa_private.pem", "key-1", "at+jwt", &aud))
+            &v.validate(sign("rsa_private.pem", "key-1", "at+jwt", &aud))
                 .await
         ),
         "wrong aud"
@@ -156,7 +156,7 @@ async fn rfc9068_rejections() {
     no_exp.as_object_mut().unwrap().remove("exp");
     assert!(
         is_invalid(
-            &v.validate(&sign("rsa_private.pem", "key-1", "at+jwt", &no_exp))
+            &v.validate(sign("rsa_private.pem", "key-1", "at+jwt", &no_exp))
                 .await
         ),
         "exp required"
@@ -165,7 +165,7 @@ async fn rfc9068_rejections() {
     // An OpenID Connect ID token (typ JWT) is not an access token.
     assert!(
         is_invalid(
-            &v.validate(&sign("rsa_private.pem", "key-1", "JWT", &ok))
+            &v.validate(sign("rsa_private.pem", "key-1", "JWT", &ok))
                 .await
         ),
         "ID token refused"
@@ -174,7 +174,7 @@ async fn rfc9068_rejections() {
     // Signed by a key the issuer does not have.
     assert!(
         is_invalid(
-            &v.validate(&sign("rsa_private_2.pem", "key-1", "at+jwt", &ok))
+            &v.validate(sign("rsa_private_2.pem", "key-1", "at+jwt", &ok))
                 .await
         ),
         "bad signature"
@@ -187,7 +187,7 @@ async fn rfc9068_rejections() {
         b64(&json!({"alg": "none", "typ": "at+jwt", "kid": "key-1"})),
         b64(&ok)
     );
-    assert!(is_invalid(&v.validate(&none).await), "alg none");
+    assert!(is_invalid(&v.validate(none.clone()).await), "alg none");
 
     // HS256 keyed with the RSA public key (the classic algorithm-confusion attack).
     let mut header = Header::new(Algorithm::HS256);
@@ -199,7 +199,10 @@ async fn rfc9068_rejections() {
         &EncodingKey::from_secret(fixture("rsa_public.pem").as_bytes()),
     )
     .unwrap();
-    assert!(is_invalid(&v.validate(&forged).await), "HS256 not accepted");
+    assert!(
+        is_invalid(&v.validate(forged.clone()).await),
+        "HS256 not accepted"
+    );
     // Even when HS256 is on the allow-list, an RSA key never verifies an HMAC signature.
     let both = JwtValidator::builder()
         .algorithms(&[Algorithm::RS256, Algorithm::HS256])
@@ -207,15 +210,15 @@ async fn rfc9068_rejections() {
         .build()
         .unwrap();
     assert!(
-        is_invalid(&both.validate(&forged).await),
+        is_invalid(&both.validate(forged.clone()).await),
         "no HS/RS confusion"
     );
     assert!(both
-        .validate(&sign("rsa_private.pem", "key-1", "at+jwt", &ok))
+        .validate(sign("rsa_private.pem", "key-1", "at+jwt", &ok))
         .await
         .is_ok());
 
-    assert!(is_invalid(&v.validate("not.a.jwt").await));
+    assert!(is_invalid(&v.validate("not.a.jwt".to_string()).await));
 }
 
 #[tokio::test]
@@ -223,8 +226,8 @@ async fn unknown_kid_refetches_once_per_cooldown_and_rotation_works() {
     let (addr, jwks) = jwks_server(&["rsa_public.jwk.json"]).await;
     let v = validator(addr);
     let old = sign("rsa_private.pem", "key-1", "at+jwt", &claims(now() + 600));
-    assert!(v.validate(&old).await.is_ok());
-    assert!(v.validate(&old).await.is_ok());
+    assert!(v.validate(old.clone()).await.is_ok());
+    assert!(v.validate(old.clone()).await.is_ok());
     assert_eq!(
         jwks.fetches.load(Ordering::SeqCst),
         1,
@@ -240,12 +243,12 @@ async fn unknown_kid_refetches_once_per_cooldown_and_rotation_works() {
     tokio::time::sleep(Duration::from_millis(350)).await; // past the cool-down
     let new = sign("rsa_private_2.pem", "key-2", "at+jwt", &claims(now() + 600));
     assert!(
-        v.validate(&new).await.is_ok(),
+        v.validate(new.clone()).await.is_ok(),
         "unknown kid: refetched and found"
     );
     assert_eq!(jwks.fetches.load(Ordering::SeqCst), 2);
     assert!(
-        v.validate(&old).await.is_ok(),
+        v.validate(old.clone()).await.is_ok(),
         "the old key still verifies while published"
     );
 
@@ -257,7 +260,7 @@ async fn unknown_kid_refetches_once_per_cooldown_and_rotation_works() {
             "at+jwt",
             &claims(now() + 600),
         );
-        assert!(is_invalid(&v.validate(&bogus).await));
+        assert!(is_invalid(&v.validate(bogus.clone()).await));
     }
     assert_eq!(jwks.fetches.load(Ordering::SeqCst), 2, "no fetch storm");
 }
@@ -270,7 +273,7 @@ async fn jwks_unreachable_is_503() {
     let v = validator(addr);
     let token = sign("rsa_private.pem", "key-1", "at+jwt", &claims(now() + 600));
     assert!(matches!(
-        v.validate(&token).await,
+        v.validate(token.clone()).await,
         Err(BearerError::Unavailable(_))
     ));
 }

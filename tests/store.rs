@@ -844,7 +844,8 @@ async fn device_grants<S: Store>(s: &S) {
     assert_eq!(s.touch_device_grant(424242, NOW).await.unwrap(), None);
 }
 
-/// Seeds one row of every cleanup category and runs the steps in DOT's order with the
+/// Seeds one row of each cleanup category (orphans have their own test, as they need an
+/// out-of-band deletion) and runs the steps in DOT's order with the
 /// given batch size; returns which of the named tokens survive.
 async fn cleanup_with_batch<S: Store>(s: &S, batch: u64) -> Vec<&'static str> {
     let u = user(s, "mia").await;

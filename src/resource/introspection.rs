@@ -330,10 +330,9 @@ fn parse_answer(claims: Map<String, Value>) -> Result<CacheEntry, String> {
 impl TokenValidator for IntrospectionValidator {
     type Future = BoxValidation;
 
-    fn validate(&self, token: &str) -> BoxValidation {
+    fn validate(&self, token: String) -> BoxValidation {
         let inner = self.inner.clone();
-        let key = token_digest(token);
-        let token = token.to_owned();
+        let key = token_digest(&token);
         Box::pin(async move {
             let cache = inner.cache.clone();
             cache.get_or_load(key, Self::introspect(inner, token)).await

@@ -498,8 +498,8 @@ impl JwtValidatorBuilder {
 impl TokenValidator for JwtValidator {
     type Future = BoxValidation;
 
-    fn validate(&self, token: &str) -> BoxValidation {
-        Box::pin(Self::check(self.inner.clone(), token.to_owned()))
+    fn validate(&self, token: String) -> BoxValidation {
+        Box::pin(Self::check(self.inner.clone(), token))
     }
 }
 

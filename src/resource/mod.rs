@@ -262,7 +262,7 @@ where
         let inner = std::mem::replace(&mut self.inner, clone);
         ResponseFuture {
             state: State::Validate {
-                fut: self.validator.validate(&token),
+                fut: self.validator.validate(token),
             },
             req: Some(req),
             inner: Some(inner),

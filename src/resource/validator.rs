@@ -26,8 +26,9 @@ pub type BoxValidation = Pin<Box<dyn Future<Output = Result<Arc<TokenInfo>, Bear
 pub trait TokenValidator: Clone + Send + Sync + 'static {
     /// The validation future.
     type Future: Future<Output = Result<Arc<TokenInfo>, BearerError>> + Send + 'static;
-    /// Validates `token` (the raw bearer value).
-    fn validate(&self, token: &str) -> Self::Future;
+    /// Validates `token` (the raw bearer value). It is handed over owned: the layer has
+    /// already copied it out of the request, and the future must own it anyway.
+    fn validate(&self, token: String) -> Self::Future;
 }
 
 impl<F, Fut> TokenValidator for F
@@ -36,8 +37,8 @@ where
     Fut: Future<Output = Result<Arc<TokenInfo>, BearerError>> + Send + 'static,
 {
     type Future = Fut;
-    fn validate(&self, token: &str) -> Fut {
-        self(token.to_owned())
+    fn validate(&self, token: String) -> Fut {
+        self(token)
     }
 }
 
@@ -101,9 +102,8 @@ impl<S: Store> StoreValidator<S> {
 impl<S: Store> TokenValidator for StoreValidator<S> {
     type Future = BoxValidation;
 
-    fn validate(&self, token: &str) -> BoxValidation {
+    fn validate(&self, token: String) -> BoxValidation {
         let store = self.store.clone();
-        let token = token.to_owned();
         match self.cache.clone() {
             None => Box::pin(async move { Self::lookup(store, token).await?.into_result() }),
             Some(cache) => {
