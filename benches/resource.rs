@@ -59,6 +59,11 @@ fn bench(c: &mut Criterion) {
         })
     });
 
+    // 1b. The same hit on the synchronous path the layer takes first.
+    g.bench_function("cache_hit_now", |b| {
+        b.iter(|| std::hint::black_box(cache.get_now(&token_digest(TOKEN)).unwrap().unwrap()))
+    });
+
     // 2. A request through the layer (StoreValidator with its cache warm) vs the bare
     //    service.
     let store = Arc::new(MemoryStore::new());
@@ -97,7 +102,7 @@ fn bench(c: &mut Criterion) {
         ))
     });
     let validator = StoreValidator::new(store).with_cache(Duration::from_secs(3600), 10_000);
-    let mut layered = BearerLayer::new(validator).layer(bare);
+    let mut layered = BearerLayer::new(validator.clone()).layer(bare);
     let request = || {
         http::Request::builder()
             .header("authorization", format!("Bearer {TOKEN}"))
@@ -151,9 +156,77 @@ fn bench(c: &mut Criterion) {
             })
         })
     });
+    #[cfg(feature = "axum")]
+    axum_benches(&rt, &mut g, validator);
     #[cfg(feature = "jwt")]
     jwt_benches(&rt, &mut g);
     g.finish();
+}
+
+/// The example API's two routes in-process (axum router, no sockets): `/bare` unprotected
+/// and `/hello` behind the layer with a cached token, with the same handler work.
+#[cfg(feature = "axum")]
+fn axum_benches(
+    rt: &tokio::runtime::Runtime,
+    g: &mut criterion::BenchmarkGroup<criterion::measurement::WallTime>,
+    validator: StoreValidator<MemoryStore>,
+) {
+    use axum::routing::get;
+    use axum::{Json, Router};
+    use serde_json::{json, Value};
+    use tower_oauth_toolkit::resource::extract::BearerToken;
+
+    async fn hello(BearerToken(t): BearerToken) -> Json<Value> {
+        Json(
+            json!({"hello": t.username.as_deref().or(t.sub.as_deref()).unwrap_or("client"),
+                    "client_id": t.client_id, "scope": t.scopes.to_string()}),
+        )
+    }
+    async fn bare() -> Json<Value> {
+        let (who, client_id, scope) = (
+            Some("client"),
+            Some("anyone".to_string()),
+            "read".to_string(),
+        );
+        Json(json!({"hello": who.unwrap_or("client"), "client_id": client_id, "scope": scope}))
+    }
+    let router = Router::new()
+        .route("/hello", get(hello).layer(BearerLayer::new(validator)))
+        .route("/bare", get(bare))
+        .route(
+            "/noop",
+            get(bare).layer(tower::util::MapRequestLayer::new(|r| r)),
+        );
+    for (name, path) in [
+        ("axum_bare_route", "/bare"),
+        ("axum_noop_layer", "/noop"),
+        ("axum_layer_cache_hit", "/hello"),
+    ] {
+        let mut svc = router.clone();
+        g.bench_function(name, |b| {
+            b.iter_custom(|iters| {
+                rt.block_on(async {
+                    let start = Instant::now();
+                    for _ in 0..iters {
+                        let req = http::Request::builder()
+                            .uri(path)
+                            .header("authorization", format!("Bearer {TOKEN}"))
+                            .body(axum::body::Body::empty())
+                            .unwrap();
+                        let res = ServiceExt::<http::Request<axum::body::Body>>::ready(&mut svc)
+                            .await
+                            .unwrap()
+                            .call(req)
+                            .await
+                            .unwrap();
+                        assert_eq!(res.status(), 200);
+                        std::hint::black_box(res);
+                    }
+                    start.elapsed()
+                })
+            })
+        });
+    }
 }
 
 /// JWT verification (signature + claims) with keys built once, as the validator does.

@@ -11,7 +11,9 @@ use http::{Method, Request, StatusCode};
 use tower::{service_fn, Layer, ServiceExt};
 use tower_oauth_toolkit::crypto::token_checksum;
 use tower_oauth_toolkit::model::*;
-use tower_oauth_toolkit::resource::{BearerLayer, ScopePolicy, StoreValidator, TokenInfo};
+use tower_oauth_toolkit::resource::{
+    BearerLayer, ScopePolicy, StoreValidator, TokenInfo, TokenValidator,
+};
 use tower_oauth_toolkit::store::{IssueTokens, Store};
 
 async fn seeded() -> (
@@ -294,4 +296,176 @@ mod axum_extractors {
         );
         assert_eq!(www, "Bearer realm=\"api\"");
     }
+
+    /// RFC 6750 §2.2, opted in: the token in a form body, the body intact for the handler.
+    #[tokio::test]
+    async fn form_body_method() {
+        use axum::routing::post;
+        let (store, _dir, _) = seeded().await;
+        let validator = StoreValidator::new(store);
+        async fn echo(BearerToken(t): BearerToken, body: String) -> String {
+            format!("{} {}", t.scopes, body)
+        }
+        let with_form = Router::new()
+            .route("/form", post(echo).put(echo).get(echo))
+            .layer(BearerLayer::new(validator.clone()).allow_form_body(64));
+        let without = Router::new()
+            .route("/plain", post(echo))
+            .layer(BearerLayer::new(validator));
+        let app = with_form.merge(without);
+        let send =
+            |method: Method, path: &str, ctype: Option<&str>, auth: Option<&str>, body: &str| {
+                let mut req = Request::builder().method(method).uri(path);
+                if let Some(c) = ctype {
+                    req = req.header("content-type", c);
+                }
+                if let Some(t) = auth {
+                    req = req.header("authorization", format!("Bearer {t}"));
+                }
+                let req = req.body(axum::body::Body::from(body.to_owned())).unwrap();
+                let app = app.clone();
+                async move {
+                    let res = app.oneshot(req).await.unwrap();
+                    let status = res.status();
+                    let www = res
+                        .headers()
+                        .get("www-authenticate")
+                        .map(|v| v.to_str().unwrap().to_owned())
+                        .unwrap_or_default();
+                    let body = axum::body::to_bytes(res.into_body(), 1 << 16)
+                        .await
+                        .unwrap();
+                    (status, String::from_utf8_lossy(&body).into_owned(), www)
+                }
+            };
+        let form = Some("application/x-www-form-urlencoded");
+        let (s, body, _) = send(
+            Method::POST,
+            "/form",
+            form,
+            None,
+            "a=1&access_token=valid-r&b=2",
+        )
+        .await;
+        assert_eq!(s, StatusCode::OK);
+        assert_eq!(
+            body, "read a=1&access_token=valid-r&b=2",
+            "the handler read the whole body"
+        );
+        let (s, _, _) = send(
+            Method::PUT,
+            "/form",
+            Some("Application/X-WWW-Form-Urlencoded; charset=utf-8"),
+            None,
+            "access_token=valid-rw",
+        )
+        .await;
+        assert_eq!(
+            s,
+            StatusCode::OK,
+            "media type matched case-insensitively, parameters allowed"
+        );
+        // Conditions of §2.2: not GET, the form media type.
+        let (s, _, www) = send(Method::GET, "/form", form, None, "access_token=valid-r").await;
+        assert_eq!(
+            (s, www.as_str()),
+            (StatusCode::UNAUTHORIZED, "Bearer realm=\"api\""),
+            "GET: no token"
+        );
+        let (s, _, _) = send(
+            Method::POST,
+            "/form",
+            Some("text/plain"),
+            None,
+            "access_token=valid-r",
+        )
+        .await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED, "not a form body");
+        // Off by default.
+        let (s, _, _) = send(Method::POST, "/plain", form, None, "access_token=valid-r").await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED, "form method off by default");
+        // A bad token in the body is looked up like any other.
+        let (s, _, www) = send(Method::POST, "/form", form, None, "access_token=expired").await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED);
+        assert!(www.contains("error=\"invalid_token\""), "{www}");
+        // Two tokens in the body, a malformed one, a body over the limit: invalid_request.
+        for body in [
+            "access_token=valid-r&access_token=valid-rw",
+            "access_token=a%20b",
+            &format!("access_token=valid-r&pad={}", "x".repeat(64)),
+        ] {
+            let (s, _, www) = send(Method::POST, "/form", form, None, body).await;
+            assert_eq!(s, StatusCode::BAD_REQUEST, "{body}");
+            assert!(www.contains("error=\"invalid_request\""), "{www}");
+        }
+        // A header token wins and the body is not searched: it reaches the handler as sent.
+        let (s, body, _) = send(
+            Method::POST,
+            "/form",
+            form,
+            Some("valid-rw"),
+            "access_token=whatever",
+        )
+        .await;
+        assert_eq!(
+            (s, body.as_str()),
+            (StatusCode::OK, "read write access_token=whatever")
+        );
+    }
+}
+
+/// The synchronous path (a cache hit answers in `call`) applies the same scope policy and
+/// hands the same token to the handler as the asynchronous one.
+#[tokio::test]
+async fn cached_answers_go_through_the_policy() {
+    let (store, _dir, _) = seeded().await;
+    let validator =
+        StoreValidator::new(store.clone()).with_cache(std::time::Duration::from_secs(60), 100);
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = seen.clone();
+    let inner = service_fn(move |req: Request<String>| {
+        let info = req.extensions().get::<Arc<TokenInfo>>().cloned();
+        log.lock().unwrap().push(info.map(|i| i.scopes.to_string()));
+        async {
+            Ok::<_, std::convert::Infallible>(http::Response::new(http_body_util::Full::new(
+                bytes_crate::Bytes::new(),
+            )))
+        }
+    });
+    let svc = BearerLayer::new(validator.clone())
+        .with_policy(ScopePolicy::read_write())
+        .layer(inner);
+    let call = |method: Method, token: &str| {
+        let req = Request::builder()
+            .method(method)
+            .header("authorization", format!("Bearer {token}"))
+            .body(String::new())
+            .unwrap();
+        svc.clone().oneshot(req)
+    };
+    // First call loads (asynchronous path), the next ones are cache hits.
+    for _ in 0..3 {
+        assert_eq!(call(Method::GET, "valid-r").await.unwrap().status(), 200);
+        assert_eq!(
+            call(Method::POST, "valid-r").await.unwrap().status(),
+            StatusCode::FORBIDDEN
+        );
+    }
+    assert!(
+        validator.validate_now("valid-r").is_some(),
+        "the token is cached, so the synchronous path was taken"
+    );
+    assert_eq!(
+        *seen.lock().unwrap(),
+        vec![Some("read".to_string()); 3],
+        "the handler ran for the three GETs only, with the token"
+    );
+    // An unknown token is not cached (no negative caching here) and stays refused.
+    for _ in 0..2 {
+        assert_eq!(
+            call(Method::GET, "never-issued").await.unwrap().status(),
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    assert!(validator.validate_now("never-issued").is_none());
 }

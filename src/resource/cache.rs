@@ -152,6 +152,20 @@ impl TokenCache {
         entry.into_result()
     }
 
+    /// The cached answer for `key` if it can be had without waiting: `None` on a miss (or
+    /// in the rare case the cache would have to wait for its own housekeeping; the caller
+    /// then takes the asynchronous path, which loads and coalesces).
+    pub fn get_now(&self, key: &[u8; 32]) -> Option<Result<Arc<TokenInfo>, BearerError>> {
+        let fut = std::pin::pin!(self.cache.get(key));
+        // moka's `get` is async only for its housekeeping; it is cancel-safe, so one poll
+        // with a no-op waker either answers or is dropped harmlessly.
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        match fut.poll(&mut cx) {
+            std::task::Poll::Ready(Some(entry)) => Some(entry.into_result()),
+            _ => None,
+        }
+    }
+
     /// Forgets one token (e.g. after it was revoked locally).
     pub async fn invalidate(&self, key: &[u8; 32]) {
         self.cache.invalidate(key).await;

@@ -237,10 +237,12 @@ impl JwtValidator {
         Ok(true)
     }
 
-    async fn check(inner: Arc<Inner>, token: String) -> Result<Arc<TokenInfo>, BearerError> {
-        let invalid =
-            |why: &str| BearerError::InvalidToken(format!("The access token is invalid: {why}."));
-        let header = jsonwebtoken::decode_header(&token).map_err(|_| invalid("malformed JWT"))?;
+    /// The header checks that need no key: parseable, an accepted algorithm, `typ`.
+    fn preflight<'a>(
+        inner: &'a Inner,
+        token: &str,
+    ) -> Result<(jsonwebtoken::Header, &'a Validation), BearerError> {
+        let header = jsonwebtoken::decode_header(token).map_err(|_| invalid("malformed JWT"))?;
         let Some(validation) = inner
             .validations
             .iter()
@@ -250,21 +252,27 @@ impl JwtValidator {
             return Err(invalid("signing algorithm not accepted"));
         };
         if inner.require_at_jwt {
-            let typ = header
-                .typ
-                .as_deref()
-                .unwrap_or_default()
-                .to_ascii_lowercase();
-            if typ != "at+jwt" && typ != "application/at+jwt" {
+            let typ = header.typ.as_deref().unwrap_or_default();
+            if !typ.eq_ignore_ascii_case("at+jwt")
+                && !typ.eq_ignore_ascii_case("application/at+jwt")
+            {
                 return Err(invalid("not an access token (typ must be at+jwt)"));
             }
         }
+        Ok((header, validation))
+    }
+
+    fn keys_stale(inner: &Inner, keys: &KeySet) -> bool {
+        inner.remote.is_some() && keys.fetched.is_none_or(|f| f.elapsed() >= keys.max_age)
+    }
+
+    async fn check(inner: Arc<Inner>, token: String) -> Result<Arc<TokenInfo>, BearerError> {
+        let (header, validation) = Self::preflight(&inner, &token)?;
         let this = JwtValidator {
             inner: inner.clone(),
         };
         let mut keys = this.current_keys();
-        let stale = keys.fetched.is_none_or(|f| f.elapsed() >= keys.max_age);
-        if inner.remote.is_some() && stale {
+        if Self::keys_stale(&inner, &keys) {
             // Expired (or never fetched) set: refresh; on failure keep using what we have.
             match Self::refresh(&inner, false).await {
                 Ok(_) => keys = this.current_keys(),
@@ -272,35 +280,44 @@ impl JwtValidator {
                 Err(_) => {}
             }
         }
-        let key = match keys.find(header.kid.as_deref(), header.alg) {
-            Some(k) => k.clone(),
-            None => {
-                // Unknown kid: maybe the issuer rotated keys. One fetch per cool-down.
-                if Self::refresh(&inner, true).await? {
-                    keys = this.current_keys();
-                }
-                keys.find(header.kid.as_deref(), header.alg)
-                    .cloned()
-                    .ok_or_else(|| invalid("unknown signing key"))?
+        if keys.find(header.kid.as_deref(), header.alg).is_none() {
+            // Unknown kid: maybe the issuer rotated keys. One fetch per cool-down.
+            if Self::refresh(&inner, true).await? {
+                keys = this.current_keys();
             }
-        };
-        let data = jsonwebtoken::decode::<Map<String, Value>>(&token, &key.key, validation)
-            .map_err(|e| {
-                use jsonwebtoken::errors::ErrorKind;
-                match e.kind() {
-                    ErrorKind::ExpiredSignature => {
-                        BearerError::InvalidToken("The access token has expired.".into())
-                    }
-                    ErrorKind::ImmatureSignature => invalid("not valid yet"),
-                    ErrorKind::InvalidIssuer => invalid("wrong issuer"),
-                    ErrorKind::InvalidAudience => invalid("wrong audience"),
-                    ErrorKind::InvalidSignature => invalid("bad signature"),
-                    ErrorKind::MissingRequiredClaim(c) => invalid(&format!("missing claim {c}")),
-                    _ => invalid("rejected"),
-                }
-            })?;
-        Ok(Arc::new(token_info(data.claims)))
+        }
+        let key = keys
+            .find(header.kid.as_deref(), header.alg)
+            .ok_or_else(|| invalid("unknown signing key"))?;
+        decode(&token, &key.key, validation)
     }
+}
+
+fn invalid(why: &str) -> BearerError {
+    BearerError::InvalidToken(format!("The access token is invalid: {why}."))
+}
+
+/// Verifies signature and claims with a known key.
+fn decode(
+    token: &str,
+    key: &DecodingKey,
+    validation: &Validation,
+) -> Result<Arc<TokenInfo>, BearerError> {
+    let data = jsonwebtoken::decode::<Map<String, Value>>(token, key, validation).map_err(|e| {
+        use jsonwebtoken::errors::ErrorKind;
+        match e.kind() {
+            ErrorKind::ExpiredSignature => {
+                BearerError::InvalidToken("The access token has expired.".into())
+            }
+            ErrorKind::ImmatureSignature => invalid("not valid yet"),
+            ErrorKind::InvalidIssuer => invalid("wrong issuer"),
+            ErrorKind::InvalidAudience => invalid("wrong audience"),
+            ErrorKind::InvalidSignature => invalid("bad signature"),
+            ErrorKind::MissingRequiredClaim(c) => invalid(&format!("missing claim {c}")),
+            _ => invalid("rejected"),
+        }
+    })?;
+    Ok(Arc::new(token_info(data.claims)))
 }
 
 /// `max-age=N` from a Cache-Control value (`no-store`/`no-cache` → 0).
@@ -500,6 +517,21 @@ impl TokenValidator for JwtValidator {
 
     fn validate(&self, token: String) -> BoxValidation {
         Box::pin(Self::check(self.inner.clone(), token))
+    }
+
+    /// Verifies at once when the key is at hand (a fresh key set that has the `kid`);
+    /// an unknown `kid` or a stale remote set goes the asynchronous way (JWKS fetch).
+    fn validate_now(&self, token: &str) -> Option<Result<Arc<TokenInfo>, BearerError>> {
+        let (header, validation) = match Self::preflight(&self.inner, token) {
+            Ok(v) => v,
+            Err(e) => return Some(Err(e)),
+        };
+        let keys = self.current_keys();
+        if Self::keys_stale(&self.inner, &keys) {
+            return None;
+        }
+        let key = keys.find(header.kid.as_deref(), header.alg)?;
+        Some(decode(token, &key.key, validation))
     }
 }
 

@@ -8,6 +8,13 @@
 //! rejected request is answered by the layer itself — the inner service is not called —
 //! with the RFC 6750 status, `WWW-Authenticate` header and a JSON body ([`BearerError`]).
 //!
+//! The token is read from `Authorization: Bearer` only, unless the RFC 6750 query
+//! parameter ([`BearerLayer::allow_query_parameter`]) or form-body
+//! ([`BearerLayer::allow_form_body`], see [`form`]) methods are turned on. A validator that
+//! can answer at once ([`TokenValidator::validate_now`]: a cache hit, a JWT with a known
+//! key) lets the layer call the inner service within `call`, with no clone of it and no
+//! boxed future.
+//!
 //! Validators: [`StoreValidator`] (the crate's own database), `IntrospectionValidator`
 //! (RFC 7662, feature `introspection`), or any closure `Fn(String) -> impl Future`.
 //!
@@ -41,6 +48,7 @@ pub mod cache;
 pub mod error;
 #[cfg(feature = "axum")]
 pub mod extract;
+pub mod form;
 #[cfg(feature = "introspection")]
 pub mod introspection;
 #[cfg(feature = "jwt")]
@@ -49,6 +57,7 @@ pub mod scope;
 pub mod token;
 pub mod validator;
 
+use std::borrow::Cow;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -62,6 +71,7 @@ use tower_service::Service;
 
 pub use cache::TokenCache;
 pub use error::BearerError;
+pub use form::{FormBearer, FormBearerLayer, DEFAULT_FORM_BODY_LIMIT};
 #[cfg(feature = "introspection")]
 pub use introspection::{IntrospectionAuth, IntrospectionValidator};
 #[cfg(feature = "jwt")]
@@ -147,18 +157,36 @@ impl<S, V: Clone> Layer<S> for BearerLayer<V> {
     fn layer(&self, inner: S) -> Bearer<S, V> {
         Bearer {
             inner,
-            validator: self.validator.clone(),
-            config: self.config.clone(),
+            shared: Arc::new(Shared {
+                validator: self.validator.clone(),
+                config: Config::clone(&self.config),
+            }),
         }
     }
 }
 
+/// What every clone of one [`Bearer`] shares: one reference count to bump when a router
+/// clones the service per request.
+#[derive(Debug)]
+struct Shared<V> {
+    validator: V,
+    config: Config,
+}
+
 /// The service made by [`BearerLayer`].
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct Bearer<S, V> {
     inner: S,
-    validator: V,
-    config: Arc<Config>,
+    shared: Arc<Shared<V>>,
+}
+
+impl<S: Clone, V> Clone for Bearer<S, V> {
+    fn clone(&self) -> Self {
+        Bearer {
+            inner: self.inner.clone(),
+            shared: self.shared.clone(),
+        }
+    }
 }
 
 impl<S, V> Bearer<S, V> {
@@ -183,7 +211,12 @@ pub fn extract_token<B>(
     req: &Request<B>,
     allow_query: bool,
 ) -> Result<Option<String>, BearerError> {
-    let mut found: Option<String> = None;
+    find_token(req, allow_query).map(|t| t.map(Cow::into_owned))
+}
+
+/// [`extract_token`] without copying the token out of the header.
+fn find_token<B>(req: &Request<B>, allow_query: bool) -> Result<Option<Cow<'_, str>>, BearerError> {
+    let mut found: Option<Cow<'_, str>> = None;
     let mut headers = req.headers().get_all(header::AUTHORIZATION).iter();
     if let Some(value) = headers.next() {
         if headers.next().is_some() {
@@ -201,30 +234,131 @@ pub fn extract_token<B>(
                     "the Authorization header must be \"Bearer\", one space, and a token".into(),
                 ));
             }
-            found = Some(rest.to_owned());
+            found = Some(Cow::Borrowed(rest));
         }
         // Another scheme (Basic, …) carries no bearer token: treated as absent.
     }
     if allow_query {
         if let Some(query) = req.uri().query() {
-            for (k, v) in url::form_urlencoded::parse(query.as_bytes()) {
-                if k == "access_token" {
-                    if found.is_some() {
-                        return Err(BearerError::InvalidRequest(
-                            "the token was sent in more than one way".into(),
-                        ));
-                    }
-                    if !is_b64token(&v) {
-                        return Err(BearerError::InvalidRequest(
-                            "malformed access_token parameter".into(),
-                        ));
-                    }
-                    found = Some(v.into_owned());
+            let from_query = form_token(query.as_bytes(), "access_token parameter")?;
+            if let Some(token) = from_query {
+                if found.is_some() {
+                    return Err(two_methods());
                 }
+                found = Some(token);
             }
         }
     }
     Ok(found)
+}
+
+fn two_methods() -> BearerError {
+    BearerError::InvalidRequest("the token was sent in more than one way".into())
+}
+
+/// The `access_token` field of a form-encoded string (query or body), if any; two of
+/// them, or a malformed one, are an `invalid_request`.
+fn form_token<'a>(form: &'a [u8], what: &str) -> Result<Option<Cow<'a, str>>, BearerError> {
+    let mut found = None;
+    for (k, v) in url::form_urlencoded::parse(form) {
+        if k == "access_token" {
+            if found.is_some() {
+                return Err(two_methods());
+            }
+            if !is_b64token(&v) {
+                return Err(BearerError::InvalidRequest(format!("malformed {what}")));
+            }
+            found = Some(v);
+        }
+    }
+    Ok(found)
+}
+
+/// What `call` decided before touching the inner service.
+enum Decision {
+    /// The validator answered at once.
+    Now(Result<Arc<TokenInfo>, BearerError>),
+    /// The validator must be awaited.
+    Later(String),
+    /// No token, and the layer is optional.
+    Anonymous,
+}
+
+impl<S, V: TokenValidator> Bearer<S, V> {
+    fn decide(&self, found: Result<Option<&str>, BearerError>) -> Decision {
+        match found {
+            Ok(Some(token)) => match self.shared.validator.validate_now(token) {
+                Some(outcome) => Decision::Now(outcome),
+                None => Decision::Later(token.to_owned()),
+            },
+            Ok(None) if self.shared.config.optional => Decision::Anonymous,
+            Ok(None) => Decision::Now(Err(BearerError::Missing)),
+            Err(e) => Decision::Now(Err(e)),
+        }
+    }
+
+    /// Carries out `decision` for `req`; `self.inner` must be ready.
+    fn dispatch<B, ResBody>(
+        &mut self,
+        mut req: Request<B>,
+        decision: Decision,
+    ) -> ResponseFuture<S, V, B>
+    where
+        S: Service<Request<B>, Response = Response<ResBody>> + Clone,
+    {
+        let state = match decision {
+            Decision::Anonymous => State::Inner {
+                fut: self.inner.call(req),
+            },
+            Decision::Now(outcome) => match admit(&self.shared.config, req.method(), outcome) {
+                Ok(info) => {
+                    req.extensions_mut().insert(info);
+                    // Answered synchronously: the ready inner service is called now, with
+                    // no clone and no validation future.
+                    State::Inner {
+                        fut: self.inner.call(req),
+                    }
+                }
+                Err(e) => State::Rejected {
+                    response: Some(rejection(&e, &self.shared.config)),
+                },
+            },
+            Decision::Later(token) => {
+                // The ready service goes into the future; a clone stays for the next call
+                // (https://docs.rs/tower/latest/tower/trait.Service.html#be-careful-when-cloning-inner-services).
+                let clone = self.inner.clone();
+                let inner = std::mem::replace(&mut self.inner, clone);
+                return ResponseFuture {
+                    state: State::Validate {
+                        fut: self.shared.validator.validate(token),
+                    },
+                    req: Some(req),
+                    inner: Some(inner),
+                    shared: Some(self.shared.clone()),
+                };
+            }
+        };
+        ResponseFuture {
+            state,
+            req: None,
+            inner: None,
+            shared: None,
+        }
+    }
+}
+
+/// The validator's answer checked against the scope policy.
+fn admit(
+    config: &Config,
+    method: &http::Method,
+    outcome: Result<Arc<TokenInfo>, BearerError>,
+) -> Result<Arc<TokenInfo>, BearerError> {
+    let info = outcome?;
+    config
+        .policy
+        .check(method, &info.scopes)
+        .map_err(BearerError::InsufficientScope)?;
+    Ok(info)
 }
 
 impl<S, V, B, ResBody> Service<Request<B>> for Bearer<S, V>
@@ -241,33 +375,13 @@ where
     }
 
     fn call(&mut self, req: Request<B>) -> Self::Future {
-        let token = match extract_token(&req, self.config.allow_query) {
-            Ok(Some(token)) => token,
-            Ok(None) if self.config.optional => {
-                return ResponseFuture {
-                    state: State::Inner {
-                        fut: self.inner.call(req),
-                    },
-                    req: None,
-                    inner: None,
-                    config: self.config.clone(),
-                };
-            }
-            Ok(None) => return ResponseFuture::reject(BearerError::Missing, &self.config),
-            Err(e) => return ResponseFuture::reject(e, &self.config),
-        };
-        // The ready service goes into the future; a clone stays for the next call
-        // (https://docs.rs/tower/latest/tower/trait.Service.html#be-careful-when-cloning-inner-services).
-        let clone = self.inner.clone();
-        let inner = std::mem::replace(&mut self.inner, clone);
-        ResponseFuture {
-            state: State::Validate {
-                fut: self.validator.validate(token),
-            },
-            req: Some(req),
-            inner: Some(inner),
-            config: self.config.clone(),
-        }
+        let decision = self.decide(
+            find_token(&req, self.shared.config.allow_query)
+                .as_ref()
+                .map(|t| t.as_deref())
+                .map_err(Clone::clone),
+        );
+        self.dispatch(req, decision)
     }
 }
 
@@ -282,7 +396,7 @@ pin_project! {
         state: State<V::Future, S::Future>,
         req: Option<Request<B>>,
         inner: Option<S>,
-        config: Arc<Config>,
+        shared: Option<Arc<Shared<V>>>,
     }
 }
 
@@ -291,30 +405,17 @@ pin_project! {
     enum State<VF, SF> {
         Validate { #[pin] fut: VF },
         Inner { #[pin] fut: SF },
-        Rejected { error: Option<BearerError> },
+        Rejected { response: Option<Response<Bytes>> },
     }
 }
 
-impl<S, V, B> ResponseFuture<S, V, B>
-where
-    S: Service<Request<B>>,
-    V: TokenValidator,
-{
-    fn reject(error: BearerError, config: &Arc<Config>) -> Self {
-        ResponseFuture {
-            state: State::Rejected { error: Some(error) },
-            req: None,
-            inner: None,
-            config: config.clone(),
-        }
-    }
-}
-
-fn rejection<B>(error: &BearerError, config: &Config) -> Response<ResponseBody<B>> {
+fn rejection(error: &BearerError, config: &Config) -> Response<Bytes> {
     tracing::debug!(status = %error.status(), reason = %error, "bearer token rejected");
-    error
-        .to_response(&config.realm, config.error_with_scopes)
-        .map(|bytes| ResponseBody::Rejection { bytes: Some(bytes) })
+    error.to_response(&config.realm, config.error_with_scopes)
+}
+
+fn rejection_body<B>(response: Response<Bytes>) -> Response<ResponseBody<B>> {
+    response.map(|bytes| ResponseBody::Rejection { bytes: Some(bytes) })
 }
 
 impl<S, V, B, ResBody> Future for ResponseFuture<S, V, B>
@@ -331,14 +432,8 @@ where
                 StateProj::Validate { fut } => {
                     let outcome = ready!(fut.poll(cx));
                     let mut req = this.req.take().expect("request kept until validated");
-                    let checked = outcome.and_then(|info| {
-                        this.config
-                            .policy
-                            .check(req.method(), &info.scopes)
-                            .map_err(BearerError::InsufficientScope)?;
-                        Ok(info)
-                    });
-                    match checked {
+                    let config = &this.shared.as_ref().expect("kept until validated").config;
+                    match admit(config, req.method(), outcome) {
                         Ok(info) => {
                             req.extensions_mut().insert(info);
                             let mut inner =
@@ -347,16 +442,16 @@ where
                                 fut: inner.call(req),
                             });
                         }
-                        Err(e) => return Poll::Ready(Ok(rejection(&e, this.config))),
+                        Err(e) => return Poll::Ready(Ok(rejection_body(rejection(&e, config)))),
                     }
                 }
                 StateProj::Inner { fut } => {
                     let res = ready!(fut.poll(cx))?;
                     return Poll::Ready(Ok(res.map(|body| ResponseBody::Inner { body })));
                 }
-                StateProj::Rejected { error } => {
-                    let error = error.take().expect("polled after completion");
-                    return Poll::Ready(Ok(rejection(&error, this.config)));
+                StateProj::Rejected { response } => {
+                    let response = response.take().expect("polled after completion");
+                    return Poll::Ready(Ok(rejection_body(response)));
                 }
             }
         }

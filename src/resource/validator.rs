@@ -29,6 +29,15 @@ pub trait TokenValidator: Clone + Send + Sync + 'static {
     /// Validates `token` (the raw bearer value). It is handed over owned: the layer has
     /// already copied it out of the request, and the future must own it anyway.
     fn validate(&self, token: String) -> Self::Future;
+
+    /// Answers at once, without I/O or waiting, when the validator can (a cache hit, a JWT
+    /// whose key is at hand); `None` means "ask [`validate`](Self::validate)". The layer
+    /// tries this first: on `Some` it calls the inner service straight away, without
+    /// cloning it or allocating a validation future. The default is `None`.
+    fn validate_now(&self, token: &str) -> Option<Result<Arc<TokenInfo>, BearerError>> {
+        let _ = token;
+        None
+    }
 }
 
 impl<F, Fut> TokenValidator for F
@@ -101,6 +110,10 @@ impl<S: Store> StoreValidator<S> {
 
 impl<S: Store> TokenValidator for StoreValidator<S> {
     type Future = BoxValidation;
+
+    fn validate_now(&self, token: &str) -> Option<Result<Arc<TokenInfo>, BearerError>> {
+        self.cache.as_ref()?.get_now(&token_digest(token))
+    }
 
     fn validate(&self, token: String) -> BoxValidation {
         let store = self.store.clone();
