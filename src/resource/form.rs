@@ -22,13 +22,14 @@
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() {
 //! let validator = StoreValidator::new(Arc::new(MemoryStore::new()));
-//! let api = service_fn(|_req: http::Request<String>| async move {
-//!     Ok::<_, std::convert::Infallible>(http::Response::new(String::new()))
+//! type Body = http_body_util::Full<bytes::Bytes>;
+//! let api = service_fn(|_req: http::Request<Body>| async move {
+//!     Ok::<_, std::convert::Infallible>(http::Response::new(Body::default()))
 //! });
 //! let protected = BearerLayer::new(validator).allow_form_body(16 * 1024).layer(api);
 //! let req = http::Request::post("/")
 //!     .header("content-type", "application/x-www-form-urlencoded")
-//!     .body("access_token=unknown&x=1".to_string())
+//!     .body(Body::from("access_token=unknown&x=1"))
 //!     .unwrap();
 //! assert_eq!(protected.oneshot(req).await.unwrap().status(), 401); // looked up, unknown
 //! # }
