@@ -73,6 +73,8 @@ pub mod generators;
 #[cfg(feature = "provider")]
 pub mod hashers;
 pub mod model;
+#[cfg(feature = "provider")]
+pub mod provider;
 #[cfg(feature = "resource")]
 pub mod resource;
 pub mod scope;

@@ -1109,6 +1109,13 @@ settings! {
     OAUTH2_PROTECTED_RESOURCE_POLICY_URI / oauth2_protected_resource_policy_uri: String = text(""), Text;
     /// `resource_tos_uri` (omitted when empty).
     OAUTH2_PROTECTED_RESOURCE_TOS_URI / oauth2_protected_resource_tos_uri: String = text(""), Text;
+
+    // ---- Not DOT: what Django itself provides to DOT -----------------------------
+    /// The server's secret key (Django's `SECRET_KEY`, at least 32 characters): signs the
+    /// login session cookie and CSRF tokens, and derives refresh-token successors for
+    /// the grace period. Every instance of one deployment needs the same key. Empty: a
+    /// random key per process (sessions end when it does).
+    SECRET_KEY / secret_key: Secret = Secret::default(), SecretText;
 }
 
 /// DOT settings that name Python classes or callables, and where their Rust
@@ -1653,6 +1660,12 @@ impl Settings {
         }
 
         // Keys.
+        if !self.secret_key.is_empty() && self.secret_key.expose().len() < 32 {
+            issue(
+                "SECRET_KEY",
+                "is too short: use at least 32 random characters (or leave it empty for a per-process key)".into(),
+            );
+        }
         if !self.oidc_rsa_private_key.is_empty()
             && !looks_like_pem(self.oidc_rsa_private_key.expose())
         {

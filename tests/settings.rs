@@ -177,6 +177,7 @@ mod defaults {
         oauth2_protected_resource_documentation: "OAUTH2_PROTECTED_RESOURCE_DOCUMENTATION" => ("");
         oauth2_protected_resource_policy_uri: "OAUTH2_PROTECTED_RESOURCE_POLICY_URI" => ("");
         oauth2_protected_resource_tos_uri: "OAUTH2_PROTECTED_RESOURCE_TOS_URI" => ("");
+        secret_key: "SECRET_KEY" => ("");
     }
 
     #[test]

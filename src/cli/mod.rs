@@ -21,6 +21,8 @@
 //! }
 //! ```
 
+mod serve;
+
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -33,6 +35,8 @@ use crate::model::{Algorithm, ClientType, GrantType, Timestamp};
 use crate::settings::Settings;
 use crate::store::sql::SqlStore;
 use crate::store::{CleanupStep, Store};
+
+pub use serve::{app as serve_app, CreateUserArgs, ServeArgs, DEFAULT_BIND};
 
 /// The default database: an SQLite file in the working directory.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://oauth-toolkit.db";
@@ -79,6 +83,11 @@ pub enum Command {
     /// Delete expired and revoked tokens, codes and device grants (DOT's cleartokens).
     #[command(name = "cleartokens")]
     ClearTokens(ClearTokensArgs),
+    /// Create a user of the built-in user table (Argon2id password hash).
+    #[command(name = "createuser")]
+    CreateUser(CreateUserArgs),
+    /// Run the authorization server (at /o/) with a demo API (GET /api/hello, scope read).
+    Serve(ServeArgs),
 }
 
 /// Arguments of `createapplication`, as in DOT. `Debug` never prints the secret.
@@ -159,7 +168,7 @@ pub struct CliError {
 }
 
 impl CliError {
-    fn new(code: u8, message: impl Into<String>) -> Self {
+    pub(crate) fn new(code: u8, message: impl Into<String>) -> Self {
         CliError {
             message: message.into(),
             code,
@@ -265,6 +274,15 @@ pub async fn execute(
             store.close().await;
             result
         }
+        Command::CreateUser(args) => {
+            load_settings(global)?;
+            let store = std::sync::Arc::new(open_store(global).await?);
+            let mut stdin = std::io::stdin().lock();
+            let result = serve::create_user(store.clone(), &args, &mut stdin, out).await;
+            store.close().await;
+            result
+        }
+        Command::Serve(args) => serve::serve(global, &args).await,
     }
 }
 

@@ -454,6 +454,23 @@ impl Store for MemoryStore {
         }
     }
 
+    async fn redeem_grant(
+        &self,
+        grant_id: i64,
+        now: Timestamp,
+        tokens: IssueTokens,
+    ) -> StoreResult<Option<IssuedTokens>> {
+        let mut s = self.lock();
+        match s.grants.get(&grant_id) {
+            Some(g) if g.used_at.is_none() => {}
+            Some(_) => return Ok(None),
+            None => return Err(StoreError::NotFound(format!("grant {grant_id}"))),
+        }
+        let issued = s.write_tokens(tokens)?;
+        s.grants.get_mut(&grant_id).expect("checked above").used_at = Some(now);
+        Ok(Some(issued))
+    }
+
     async fn issue_tokens(&self, tokens: IssueTokens) -> StoreResult<IssuedTokens> {
         self.lock().write_tokens(tokens)
     }

@@ -196,6 +196,18 @@ pub trait Store: Send + Sync + 'static {
         now: Timestamp,
     ) -> impl Future<Output = StoreResult<bool>> + Send;
 
+    /// Redeems an authorization code: marks it used and writes `tokens`, in one
+    /// transaction. `None` (nothing written) when the code was already used — a replay;
+    /// the caller then revokes what the code issued with
+    /// [`revoke_grant_tokens`](Store::revoke_grant_tokens), which waits for a concurrent
+    /// redemption to commit, so a racing replay cannot miss the winner's tokens.
+    fn redeem_grant(
+        &self,
+        grant_id: i64,
+        now: Timestamp,
+        tokens: IssueTokens,
+    ) -> impl Future<Output = StoreResult<Option<IssuedTokens>>> + Send;
+
     // ----- tokens -----
 
     /// Writes an access token with its optional refresh and ID tokens, in one transaction.

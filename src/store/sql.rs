@@ -780,6 +780,35 @@ impl Store for SqlStore {
         Ok(n == 1)
     }
 
+    async fn redeem_grant(
+        &self,
+        grant_id: i64,
+        now: Timestamp,
+        tokens: IssueTokens,
+    ) -> StoreResult<Option<IssuedTokens>> {
+        with_pool!(self, write, |pool| {
+            let mut tx = begin_write!(self, pool);
+            // On PostgreSQL the UPDATE locks the grant row until COMMIT: a concurrent
+            // redemption (or revoke_grant_tokens) waits, then sees used_at set.
+            let n = sqlx::query(
+                "UPDATE oauth2_grant SET used_at = $2 WHERE id = $1 AND used_at IS NULL",
+            )
+            .bind(grant_id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?
+            .rows_affected();
+            if n == 0 {
+                tx.rollback().await.map_err(db_err)?;
+                return Ok(None);
+            }
+            let issued = write_tokens!(tx, tokens);
+            tx.commit().await.map_err(db_err)?;
+            Ok(Some(issued))
+        })
+    }
+
     async fn issue_tokens(&self, tokens: IssueTokens) -> StoreResult<IssuedTokens> {
         if tokens.refresh.is_none() && tokens.id_token.is_none() {
             // One statement is atomic on its own: skip BEGIN/COMMIT, which would triple the
@@ -1086,6 +1115,13 @@ impl Store for SqlStore {
     async fn revoke_grant_tokens(&self, grant_id: i64, now: Timestamp) -> StoreResult<u64> {
         with_pool!(self, write, |pool| {
             let mut tx = begin_write!(self, pool);
+            // Lock the grant row first (a no-op write): a redemption in flight commits
+            // its tokens before this transaction reads them (see `redeem_grant`).
+            sqlx::query("UPDATE oauth2_grant SET used_at = used_at WHERE id = $1")
+                .bind(grant_id)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
             let mut families: Vec<String> = sqlx::query_scalar(
                 "SELECT DISTINCT r.token_family FROM oauth2_refresh_token r \
                  JOIN oauth2_access_token a ON a.id = r.access_token_id \

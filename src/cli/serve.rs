@@ -1,0 +1,213 @@
+//! `oauth-toolkit serve` and `oauth-toolkit createuser`.
+
+use std::io::{BufRead, Write};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::{Extension, Request};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use clap::Args;
+
+use super::{io_err, load_settings, CliError, GlobalArgs};
+use crate::provider::users::CreateUserError;
+use crate::provider::{Provider, StoreUsers};
+use crate::resource::{BearerLayer, ScopePolicy, StoreValidator, TokenInfo};
+use crate::store::sql::SqlStore;
+use crate::store::Store;
+
+/// The default address of `serve`.
+pub const DEFAULT_BIND: &str = "127.0.0.1:8000";
+
+/// Arguments of `serve`.
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = DEFAULT_BIND, value_name = "ADDR")]
+    pub bind: SocketAddr,
+    /// The public URL of this server (e.g. https://auth.example.com): marks cookies
+    /// Secure when https, and becomes the OIDC issuer.
+    #[arg(long, value_name = "URL")]
+    pub issuer: Option<String>,
+}
+
+/// Arguments of `createuser`. `Debug` never prints the password.
+#[derive(Clone, Args)]
+pub struct CreateUserArgs {
+    /// The login name (letters, digits and @.+-_).
+    #[arg(value_name = "USERNAME")]
+    pub username: String,
+    /// The password (visible in the process list: prefer --password-stdin).
+    #[arg(long, conflicts_with = "password_stdin")]
+    pub password: Option<String>,
+    /// Read the password from the first line of standard input.
+    #[arg(long)]
+    pub password_stdin: bool,
+    /// E-mail address.
+    #[arg(long, default_value = "")]
+    pub email: String,
+}
+
+impl std::fmt::Debug for CreateUserArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CreateUserArgs")
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "[redacted]"))
+            .field("password_stdin", &self.password_stdin)
+            .field("email", &self.email)
+            .finish()
+    }
+}
+
+/// `createuser`: a user of the built-in user table (Argon2id password hash).
+pub(super) async fn create_user<S: Store>(
+    store: Arc<S>,
+    args: &CreateUserArgs,
+    stdin: &mut dyn BufRead,
+    out: &mut dyn Write,
+) -> Result<(), CliError> {
+    let password = match (&args.password, args.password_stdin) {
+        (Some(p), false) => p.clone(),
+        (None, true) => {
+            let mut line = String::new();
+            stdin
+                .read_line(&mut line)
+                .map_err(|e| CliError::new(1, format!("cannot read the password: {e}")))?;
+            line.trim_end_matches(['\n', '\r']).to_owned()
+        }
+        _ => {
+            return Err(CliError::new(
+                2,
+                "give the password with --password P or --password-stdin",
+            ))
+        }
+    };
+    let users = StoreUsers::new(store);
+    let user = users
+        .create_user(&args.username, &args.email, &password)
+        .await
+        .map_err(|e| match e {
+            CreateUserError::Store(e) => CliError::new(1, e.to_string()),
+            e => CliError::new(2, e.to_string()),
+        })?;
+    writeln!(out, "Created user {:?} (id {}).", user.username, user.id).map_err(io_err)
+}
+
+async fn hello(Extension(token): Extension<Arc<TokenInfo>>) -> Json<serde_json::Value> {
+    Json(serde_json::json!({
+        "hello": token.username.as_deref().unwrap_or("client"),
+        "client_id": token.client_id,
+        "scope": token.scopes.to_string(),
+    }))
+}
+
+/// One log line per request: method, path, status, time. Never the query (it may carry
+/// codes) nor any header.
+async fn log_request(req: Request, next: Next) -> Response {
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let start = Instant::now();
+    let res = next.run(req).await;
+    tracing::info!(
+        %method,
+        %path,
+        status = res.status().as_u16(),
+        micros = start.elapsed().as_micros() as u64,
+        "request"
+    );
+    res
+}
+
+/// The standalone server's routes: the provider under `/o/` and the demo API.
+pub fn app(provider: &Provider<SqlStore, StoreUsers<SqlStore>>) -> Router {
+    let validator = StoreValidator::new(provider.store().clone());
+    Router::new()
+        .nest("/o", provider.router())
+        .route(
+            "/api/hello",
+            get(hello)
+                .layer(BearerLayer::new(validator).with_policy(ScopePolicy::required("read"))),
+        )
+        .fallback(|| async { (http::StatusCode::NOT_FOUND, "not found\n").into_response() })
+        .layer(axum::middleware::from_fn(log_request))
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+    tracing::info!("shutting down");
+}
+
+/// `serve`: migrations, then the provider at `/o/` and `GET /api/hello` (scope `read`)
+/// until SIGINT/SIGTERM.
+pub(super) async fn serve(global: &GlobalArgs, args: &ServeArgs) -> Result<(), CliError> {
+    let settings = load_settings(global)?;
+    let store = SqlStore::connect(&global.database_url)
+        .await
+        .map_err(|e| CliError::new(1, e.to_string()))?;
+    let ran = store
+        .migrate()
+        .await
+        .map_err(|e| CliError::new(1, e.to_string()))?;
+    if ran > 0 {
+        tracing::info!(migrations = ran, "migrations applied");
+    }
+    let store = Arc::new(store);
+    let mut builder = Provider::builder(settings, store.clone(), StoreUsers::new(store.clone()));
+    if let Some(issuer) = &args.issuer {
+        builder = builder
+            .issuer(issuer)
+            .map_err(|e| CliError::new(2, e.to_string()))?;
+    }
+    let provider = builder
+        .build()
+        .map_err(|e| CliError::new(2, e.to_string()))?;
+    let listener = tokio::net::TcpListener::bind(args.bind)
+        .await
+        .map_err(|e| CliError::new(1, format!("cannot listen on {}: {e}", args.bind)))?;
+    let base = format!("http://{}", args.bind);
+    tracing::info!("listening on {base} (provider at {base}/o/, demo API at {base}/api/hello)");
+    let users = store
+        .count_users()
+        .await
+        .map_err(|e| CliError::new(1, e.to_string()))?;
+    let apps = store
+        .list_applications()
+        .await
+        .map_err(|e| CliError::new(1, e.to_string()))?
+        .len();
+    if users == 0 || apps == 0 {
+        eprintln!(
+            "\nThe database has {users} user(s) and {apps} application(s). To get started, in another terminal:\n\n  \
+             oauth-toolkit createuser alice --password 'choose-a-long-password'\n  \
+             oauth-toolkit createapplication confidential client-credentials --name demo --client-id demo --client-secret demo-secret-change-me\n  \
+             curl -s -u demo:demo-secret-change-me -d grant_type=client_credentials -d scope=read {base}/o/token/\n  \
+             curl -s -H \"Authorization: Bearer $TOKEN\" {base}/api/hello\n"
+        );
+    }
+    axum::serve(listener, app(&provider))
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .map_err(|e| CliError::new(1, format!("server error: {e}")))?;
+    store.close().await;
+    Ok(())
+}

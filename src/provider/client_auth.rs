@@ -1,0 +1,243 @@
+//! Client authentication at the token, revocation and introspection endpoints
+//! (RFC 6749 §2.3.1): HTTP Basic (id and secret form-url-decoded) or the body
+//! (`client_id` + `client_secret`); a public client by `client_id` alone.
+//!
+//! A stored secret is usually an Argon2id hash: tens of milliseconds of CPU to check.
+//! [`VerifiedSecrets`] remembers, for a few minutes, that a (client, secret, stored hash)
+//! triple checked out — keyed by a SHA-256 digest of the three, so neither the secret nor
+//! the hash is kept, and a changed secret misses at once. Concurrent first requests with
+//! one secret share a single hash computation (moka's `try_get_with`); failures are never
+//! remembered.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine;
+use http::HeaderMap;
+use moka::future::Cache;
+use sha2::{Digest, Sha256};
+
+use super::error::OAuthError;
+use super::params::Params;
+use crate::hashers::check_client_secret;
+use crate::model::Application;
+use crate::store::Store;
+
+/// Remembers verified client secrets. See the [module docs](self).
+#[derive(Clone)]
+pub struct VerifiedSecrets {
+    cache: Option<Cache<[u8; 32], ()>>,
+}
+
+impl VerifiedSecrets {
+    /// Entries live `ttl` (zero disables the cache); at most `capacity` of them.
+    pub fn new(ttl: Duration, capacity: u64) -> Self {
+        VerifiedSecrets {
+            cache: (!ttl.is_zero()).then(|| {
+                Cache::builder()
+                    .max_capacity(capacity)
+                    .time_to_live(ttl)
+                    .build()
+            }),
+        }
+    }
+
+    fn key(app: &Application, secret: &str) -> [u8; 32] {
+        let mut h = Sha256::new();
+        for part in [
+            app.client_id.as_bytes(),
+            secret.as_bytes(),
+            app.client_secret.as_bytes(),
+        ] {
+            h.update((part.len() as u64).to_be_bytes());
+            h.update(part);
+        }
+        h.finalize().into()
+    }
+
+    /// Whether `secret` is the secret of `app` (constant time; the slow hash off the async
+    /// workers, at most once per TTL per distinct secret).
+    pub async fn check(&self, app: &Application, secret: &str) -> bool {
+        let Some(cache) = &self.cache else {
+            return verify_blocking(app.clone(), secret.to_owned()).await;
+        };
+        let key = Self::key(app, secret);
+        if cache.contains_key(&key) {
+            return true;
+        }
+        cache
+            .try_get_with(key, async {
+                if verify_blocking(app.clone(), secret.to_owned()).await {
+                    Ok(())
+                } else {
+                    Err(())
+                }
+            })
+            .await
+            .is_ok()
+    }
+}
+
+async fn verify_blocking(app: Application, secret: String) -> bool {
+    tokio::task::spawn_blocking(move || check_client_secret(&app, &secret))
+        .await
+        .unwrap_or(false)
+}
+
+impl std::fmt::Debug for VerifiedSecrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VerifiedSecrets")
+            .field("entries", &self.cache.as_ref().map(|c| c.entry_count()))
+            .finish()
+    }
+}
+
+/// The credentials a request presents.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct Credentials {
+    pub(crate) client_id: String,
+    pub(crate) secret: Option<String>,
+}
+
+/// Reads the client's credentials from the `Authorization: Basic` header or the body;
+/// both at once, or a malformed header, is `invalid_request`. `Ok(None)`: none sent.
+pub(crate) fn credentials(
+    headers: &HeaderMap,
+    params: &Params,
+) -> Result<Option<Credentials>, OAuthError> {
+    let body_id = params.get("client_id")?;
+    let body_secret = params.get("client_secret")?;
+    let basic = match headers.get(http::header::AUTHORIZATION) {
+        None => None,
+        Some(v) => {
+            let v = v
+                .to_str()
+                .map_err(|_| OAuthError::invalid_request("Malformed Authorization header."))?;
+            match v.split_once(' ') {
+                Some((scheme, rest)) if scheme.eq_ignore_ascii_case("basic") => {
+                    Some(parse_basic(rest.trim())?)
+                }
+                // Another scheme (a Bearer token at introspection) is not client auth.
+                _ => None,
+            }
+        }
+    };
+    match basic {
+        Some(c) => {
+            if body_secret.is_some() {
+                return Err(OAuthError::invalid_request(
+                    "The client authenticated in more than one way.",
+                ));
+            }
+            if body_id.is_some_and(|id| id != c.client_id) {
+                return Err(OAuthError::invalid_request(
+                    "client_id differs from the authenticated client.",
+                ));
+            }
+            Ok(Some(c))
+        }
+        None => Ok(body_id.map(|id| Credentials {
+            client_id: id.to_owned(),
+            secret: body_secret.map(str::to_owned),
+        })),
+    }
+}
+
+fn parse_basic(encoded: &str) -> Result<Credentials, OAuthError> {
+    let bad = || OAuthError::invalid_client("Malformed HTTP Basic credentials.");
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(encoded)
+        .map_err(|_| bad())?;
+    let raw = String::from_utf8(raw).map_err(|_| bad())?;
+    let (id, secret) = raw.split_once(':').ok_or_else(bad)?;
+    // RFC 6749 §2.3.1: both parts are application/x-www-form-urlencoded.
+    let decode = |s: &str| -> String {
+        url::form_urlencoded::parse(format!("x={s}").as_bytes())
+            .next()
+            .map(|(_, v)| v.into_owned())
+            .unwrap_or_default()
+    };
+    let (id, secret) = (decode(id), decode(secret));
+    if id.is_empty() {
+        return Err(bad());
+    }
+    Ok(Credentials {
+        client_id: id,
+        secret: (!secret.is_empty()).then_some(secret),
+    })
+}
+
+/// Authenticates the client of a request: confidential clients by secret, public clients
+/// by `client_id` alone. Every failure is the same `invalid_client` (no telling an
+/// unknown client from a wrong secret).
+pub(crate) async fn authenticate<S: Store>(
+    store: &Arc<S>,
+    secrets: &VerifiedSecrets,
+    headers: &HeaderMap,
+    params: &Params,
+) -> Result<Application, OAuthError> {
+    let creds = credentials(headers, params)?
+        .ok_or_else(|| OAuthError::invalid_client("Client authentication is required."))?;
+    authenticate_credentials(store, secrets, creds).await
+}
+
+pub(crate) async fn authenticate_credentials<S: Store>(
+    store: &Arc<S>,
+    secrets: &VerifiedSecrets,
+    creds: Credentials,
+) -> Result<Application, OAuthError> {
+    let failed = || OAuthError::invalid_client("Client authentication failed.");
+    let app = store
+        .find_application_by_client_id(&creds.client_id)
+        .await?
+        .ok_or_else(failed)?;
+    match creds.secret {
+        Some(secret) if app.client_secret.is_empty() || !secrets.check(&app, &secret).await => {
+            return Err(failed())
+        }
+        Some(_) => {}
+        None if app.is_confidential() => return Err(failed()),
+        None => {}
+    }
+    Ok(app)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(auth: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(http::header::AUTHORIZATION, auth.parse().unwrap());
+        h
+    }
+
+    #[test]
+    fn basic_is_form_url_decoded() {
+        // "my%3Aid" : "s%2Bcr%20t" → my:id / s+cr t
+        let enc = base64::engine::general_purpose::STANDARD.encode("my%3Aid:s%2Bcr%20t");
+        let c = credentials(&headers(&format!("Basic {enc}")), &Params::default())
+            .unwrap()
+            .unwrap();
+        assert_eq!(c.client_id, "my:id");
+        assert_eq!(c.secret.as_deref(), Some("s+cr t"));
+    }
+
+    #[test]
+    fn two_methods_refused() {
+        let enc = base64::engine::general_purpose::STANDARD.encode("id:secret");
+        let p = Params::parse(b"client_secret=secret");
+        assert!(credentials(&headers(&format!("Basic {enc}")), &p).is_err());
+        let p = Params::parse(b"client_id=other");
+        assert!(credentials(&headers(&format!("Basic {enc}")), &p).is_err());
+        assert!(credentials(&headers("Basic !!!"), &Params::default()).is_err());
+        let p = Params::parse(b"client_id=pub");
+        assert_eq!(
+            credentials(&HeaderMap::new(), &p).unwrap(),
+            Some(Credentials {
+                client_id: "pub".into(),
+                secret: None
+            })
+        );
+    }
+}

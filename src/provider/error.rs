@@ -1,0 +1,167 @@
+//! RFC 6749 §5.2 (and RFC 7009 / 7662) error answers of the provider's endpoints.
+
+use axum::response::{IntoResponse, Response};
+use http::{header, HeaderValue, StatusCode};
+
+/// An OAuth 2.0 error code (RFC 6749 §4.1.2.1, §5.2; RFC 7009 §2.2.1). `Display` is the
+/// wire string.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ErrorCode {
+    /// A required parameter is missing, repeated, or malformed.
+    InvalidRequest,
+    /// Client authentication failed (unknown client, wrong secret, no authentication).
+    InvalidClient,
+    /// The code, refresh token or resource-owner credentials are invalid, expired,
+    /// revoked, or were issued to another client or redirect URI.
+    InvalidGrant,
+    /// The client may not use this grant or response type.
+    UnauthorizedClient,
+    /// The grant type is not supported by the server.
+    UnsupportedGrantType,
+    /// The requested scope is unknown, malformed, or wider than allowed.
+    InvalidScope,
+    /// The resource owner or the server denied the request.
+    AccessDenied,
+    /// The response type is not supported.
+    UnsupportedResponseType,
+    /// RFC 7009: the server cannot revoke this token type.
+    UnsupportedTokenType,
+    /// The server hit an unexpected condition.
+    ServerError,
+    /// The server cannot handle the request now.
+    TemporarilyUnavailable,
+    /// OIDC: the user must log in (`prompt=none` without a session).
+    LoginRequired,
+    /// OIDC: the user must consent (`prompt=none` without a prior consent).
+    ConsentRequired,
+}
+
+impl ErrorCode {
+    /// The wire string.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::InvalidRequest => "invalid_request",
+            ErrorCode::InvalidClient => "invalid_client",
+            ErrorCode::InvalidGrant => "invalid_grant",
+            ErrorCode::UnauthorizedClient => "unauthorized_client",
+            ErrorCode::UnsupportedGrantType => "unsupported_grant_type",
+            ErrorCode::InvalidScope => "invalid_scope",
+            ErrorCode::AccessDenied => "access_denied",
+            ErrorCode::UnsupportedResponseType => "unsupported_response_type",
+            ErrorCode::UnsupportedTokenType => "unsupported_token_type",
+            ErrorCode::ServerError => "server_error",
+            ErrorCode::TemporarilyUnavailable => "temporarily_unavailable",
+            ErrorCode::LoginRequired => "login_required",
+            ErrorCode::ConsentRequired => "consent_required",
+        }
+    }
+}
+
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An error answer: the code and a description for the developer of the client.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{code}: {description}")]
+pub struct OAuthError {
+    /// The RFC error code.
+    pub code: ErrorCode,
+    /// `error_description` (ASCII, no secrets).
+    pub description: String,
+}
+
+impl OAuthError {
+    /// An error with a description.
+    pub fn new(code: ErrorCode, description: impl Into<String>) -> Self {
+        OAuthError {
+            code,
+            description: description.into(),
+        }
+    }
+    /// `invalid_request`.
+    pub fn invalid_request(d: impl Into<String>) -> Self {
+        Self::new(ErrorCode::InvalidRequest, d)
+    }
+    /// `invalid_client`.
+    pub fn invalid_client(d: impl Into<String>) -> Self {
+        Self::new(ErrorCode::InvalidClient, d)
+    }
+    /// `invalid_grant`.
+    pub fn invalid_grant(d: impl Into<String>) -> Self {
+        Self::new(ErrorCode::InvalidGrant, d)
+    }
+    /// `invalid_scope`.
+    pub fn invalid_scope(d: impl Into<String>) -> Self {
+        Self::new(ErrorCode::InvalidScope, d)
+    }
+    /// `unauthorized_client`.
+    pub fn unauthorized_client(d: impl Into<String>) -> Self {
+        Self::new(ErrorCode::UnauthorizedClient, d)
+    }
+    /// `server_error`, logging the cause (which is not sent).
+    pub fn server(cause: impl std::fmt::Display) -> Self {
+        tracing::error!(%cause, "provider error");
+        Self::new(
+            ErrorCode::ServerError,
+            "The server could not handle the request.",
+        )
+    }
+
+    /// The HTTP status of this error on the token, revocation and introspection endpoints.
+    pub fn status(&self) -> StatusCode {
+        match self.code {
+            ErrorCode::InvalidClient => StatusCode::UNAUTHORIZED,
+            ErrorCode::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
+            ErrorCode::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            _ => StatusCode::BAD_REQUEST,
+        }
+    }
+
+    /// The JSON body `{"error": …, "error_description": …}`.
+    pub fn to_json(&self) -> String {
+        serde_json::json!({"error": self.code.as_str(), "error_description": self.description})
+            .to_string()
+    }
+}
+
+impl From<crate::store::StoreError> for OAuthError {
+    fn from(e: crate::store::StoreError) -> Self {
+        OAuthError::server(e)
+    }
+}
+
+/// Headers every token-endpoint answer carries (RFC 6749 §5.1).
+pub(crate) fn no_store(res: &mut Response) {
+    let h = res.headers_mut();
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+}
+
+pub(crate) fn json_response(status: StatusCode, body: String) -> Response {
+    let mut res = (status, body).into_response();
+    res.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    res
+}
+
+impl IntoResponse for OAuthError {
+    fn into_response(self) -> Response {
+        tracing::debug!(error = %self.code, description = %self.description, "oauth error answer");
+        let mut res = json_response(self.status(), self.to_json());
+        no_store(&mut res);
+        if self.code == ErrorCode::InvalidClient {
+            // RFC 6749 §5.2: a 401 names the authentication scheme the client may use.
+            res.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Basic realm=\"oauth\""),
+            );
+        }
+        res
+    }
+}

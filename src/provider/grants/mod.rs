@@ -1,0 +1,174 @@
+//! The grants of the token endpoint, one module each, as plain async functions over the
+//! store (no HTTP): each takes the authenticated application and the request parameters
+//! and returns the [`TokenResponse`] or the RFC 6749 §5.2 error.
+
+pub mod authorization_code;
+pub mod client_credentials;
+pub mod password;
+pub mod refresh_token;
+
+use base64::Engine;
+use serde::Serialize;
+
+use super::error::OAuthError;
+use super::params::Params;
+use crate::crypto::token_checksum;
+use crate::model::{
+    new_token_family, Application, GrantType, NewAccessToken, NewRefreshToken, Timestamp,
+};
+use crate::scope::{Scopes, ScopesBackend};
+use crate::settings::Settings;
+use crate::store::{IssueTokens, IssuedTokens};
+
+/// A successful token answer (RFC 6749 §5.1).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct TokenResponse {
+    /// The access token.
+    pub access_token: String,
+    /// Always `Bearer`.
+    pub token_type: &'static str,
+    /// Seconds until the access token expires.
+    pub expires_in: i64,
+    /// The refresh token, for grants that get one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+    /// The granted scopes, space-separated.
+    pub scope: String,
+    /// The OIDC ID token, when one was issued.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id_token: Option<String>,
+}
+
+/// Whether `app` may use `grant_type` at the token endpoint: DOT's
+/// `GRANT_TYPE_MAPPING` (one authorization grant type per application; refresh tokens
+/// for the grants that issue them).
+pub(crate) fn allows(app: &Application, grant_type: &str) -> bool {
+    use GrantType::*;
+    let t = app.authorization_grant_type;
+    match grant_type {
+        "authorization_code" => matches!(t, AuthorizationCode | OpenidHybrid),
+        "password" => t == Password,
+        "client_credentials" => t == ClientCredentials,
+        "refresh_token" => matches!(
+            t,
+            AuthorizationCode | Password | ClientCredentials | OpenidHybrid | DeviceCode
+        ),
+        "urn:ietf:params:oauth:grant-type:device_code" => t == DeviceCode,
+        _ => false,
+    }
+}
+
+/// The scopes of a request: the requested ones (each must be available to the client),
+/// or the client's default scopes when none were requested.
+pub(crate) fn requested_scopes(
+    scopes: &dyn ScopesBackend,
+    app: &Application,
+    params: &Params,
+) -> Result<Scopes, OAuthError> {
+    match params.get("scope")? {
+        None => Ok(scopes.default_scopes(Some(&app.client_id))),
+        Some(raw) => {
+            let requested = Scopes::parse(raw)
+                .map_err(|e| OAuthError::invalid_scope(format!("Malformed scope: {e}.")))?;
+            check_available(scopes, app, &requested)?;
+            Ok(requested)
+        }
+    }
+}
+
+pub(crate) fn check_available(
+    scopes: &dyn ScopesBackend,
+    app: &Application,
+    requested: &Scopes,
+) -> Result<(), OAuthError> {
+    let available = scopes.available_scopes(Some(&app.client_id));
+    if let Some(bad) = requested.iter().find(|s| !available.contains(s)) {
+        return Err(OAuthError::invalid_scope(format!(
+            "The scope {bad:?} is unknown or not available to this client."
+        )));
+    }
+    Ok(())
+}
+
+/// New tokens to write, with their plaintext values (sent once, never stored).
+pub(crate) struct Minted {
+    pub(crate) access: String,
+    pub(crate) refresh: Option<String>,
+    pub(crate) tokens: IssueTokens,
+}
+
+/// What one issuance is for.
+pub(crate) struct Issue<'a> {
+    pub(crate) app: &'a Application,
+    pub(crate) user_id: Option<i64>,
+    pub(crate) scope: &'a Scopes,
+    pub(crate) grant_id: Option<i64>,
+    pub(crate) with_refresh: bool,
+    /// The family of a rotated refresh token (a new one otherwise).
+    pub(crate) family: Option<String>,
+    /// Fixed token values (grace-period successors); generated otherwise.
+    pub(crate) values: Option<(String, String)>,
+    pub(crate) now: Timestamp,
+}
+
+pub(crate) fn mint(settings: &Settings, issue: Issue<'_>) -> Minted {
+    let (access, refresh) = match issue.values {
+        Some((a, r)) => (a, Some(r)),
+        None => (
+            crate::generators::generate_access_token(settings),
+            issue
+                .with_refresh
+                .then(|| crate::generators::generate_refresh_token(settings)),
+        ),
+    };
+    let refresh = if issue.with_refresh { refresh } else { None };
+    let tokens = IssueTokens {
+        access: NewAccessToken {
+            token_checksum: token_checksum(&access),
+            application_id: Some(issue.app.id),
+            user_id: issue.user_id,
+            source_refresh_token_id: None,
+            id_token_id: None,
+            grant_id: issue.grant_id,
+            expires: issue.now.plus(settings.access_token_expire_seconds),
+            scope: issue.scope.to_string(),
+            created: issue.now,
+        },
+        refresh: refresh.as_ref().map(|r| NewRefreshToken {
+            token_checksum: token_checksum(r),
+            application_id: issue.app.id,
+            user_id: issue.user_id,
+            access_token_id: None,
+            token_family: Some(issue.family.unwrap_or_else(new_token_family)),
+            created: issue.now,
+        }),
+        id_token: None,
+    };
+    Minted {
+        access,
+        refresh,
+        tokens,
+    }
+}
+
+pub(crate) fn response(
+    minted_access: String,
+    minted_refresh: Option<String>,
+    issued: &IssuedTokens,
+    now: Timestamp,
+) -> TokenResponse {
+    TokenResponse {
+        access_token: minted_access,
+        token_type: "Bearer",
+        expires_in: (issued.access.expires.unix() - now.unix()).max(0),
+        refresh_token: minted_refresh,
+        scope: issued.access.scope.clone(),
+        id_token: None,
+    }
+}
+
+/// A token value derived from a secret key and a seed: 43 URL-safe characters (256 bits).
+pub(crate) fn derived_token(key: &[u8; 32], label: &str, seed: &str) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(super::hmac(key, &[label.as_bytes(), seed.as_bytes()]))
+}

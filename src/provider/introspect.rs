@@ -1,0 +1,200 @@
+//! RFC 7662 token introspection: `GET`/`POST introspect/`.
+//!
+//! The caller is a resource server: it authenticates as a client (HTTP Basic or body
+//! credentials) or with a Bearer token that has the `introspection` scope (DOT). The
+//! answer for a live access token has `active`, `scope`, `exp`, `iat`, `client_id`,
+//! `username`, `sub`, `token_type` and, when `OAUTH2_PROTECTED_RESOURCE_IDENTIFIER` is
+//! set, `aud`; refresh tokens are introspected too (`token_type: "refresh_token"`). An
+//! unknown, expired or revoked token is `{"active": false}` and nothing else (§2.2).
+
+use axum::extract::{RawQuery, State};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use http::{header, HeaderMap, StatusCode};
+use serde_json::{json, Map, Value};
+
+use super::error::{json_response, no_store, OAuthError};
+use super::params::Params;
+use super::token::cors;
+use super::users::UserAuthenticator;
+use super::{client_auth, Provider};
+use crate::crypto::token_checksum;
+use crate::model::{Application, Timestamp};
+use crate::store::Store;
+
+/// The scope a Bearer token needs to call the introspection endpoint (DOT).
+pub const INTROSPECTION_SCOPE: &str = "introspection";
+
+/// `GET introspect/?token=…`.
+pub(crate) async fn introspect_get<S: Store, U: UserAuthenticator>(
+    State(p): State<Provider<S, U>>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let params = Params::parse(query.unwrap_or_default().as_bytes());
+    answer(&p, &headers, params).await
+}
+
+/// `POST introspect/` (form body).
+pub(crate) async fn introspect_post<S: Store, U: UserAuthenticator>(
+    State(p): State<Provider<S, U>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Err(e) = super::token::check_form(&headers) {
+        return e.into_response();
+    }
+    answer(&p, &headers, Params::parse(&body)).await
+}
+
+async fn answer<S: Store, U: UserAuthenticator>(
+    p: &Provider<S, U>,
+    headers: &HeaderMap,
+    params: Params,
+) -> Response {
+    let origin = headers.get(header::ORIGIN).cloned();
+    let mut app = None;
+    let mut res = match introspect(p, headers, &params, &mut app).await {
+        Ok(v) => {
+            let mut res = json_response(StatusCode::OK, v.to_string());
+            no_store(&mut res);
+            res
+        }
+        Err(e) => e.into_response(),
+    };
+    cors(p, origin.as_ref(), app.as_ref(), &mut res);
+    res
+}
+
+async fn caller_is_authorized<S: Store, U: UserAuthenticator>(
+    p: &Provider<S, U>,
+    headers: &HeaderMap,
+    params: &Params,
+    app_out: &mut Option<Application>,
+) -> Result<(), OAuthError> {
+    let bearer = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, t)| t.trim());
+    if let Some(token) = bearer {
+        let ok = match p
+            .inner
+            .store
+            .find_access_token(&token_checksum(token))
+            .await?
+        {
+            Some(d) => {
+                !d.token.is_expired(Timestamp::now())
+                    && d.token.scope.split(' ').any(|s| s == INTROSPECTION_SCOPE)
+            }
+            None => false,
+        };
+        return if ok {
+            Ok(())
+        } else {
+            Err(OAuthError::invalid_client(
+                "The Bearer token is invalid or lacks the introspection scope.",
+            ))
+        };
+    }
+    let app = client_auth::authenticate(&p.inner.store, &p.inner.secrets, headers, params).await?;
+    *app_out = Some(app);
+    Ok(())
+}
+
+async fn introspect<S: Store, U: UserAuthenticator>(
+    p: &Provider<S, U>,
+    headers: &HeaderMap,
+    params: &Params,
+    app_out: &mut Option<Application>,
+) -> Result<Value, OAuthError> {
+    caller_is_authorized(p, headers, params, app_out).await?;
+    let token = params.require("token")?;
+    let refresh_first = params.get("token_type_hint")? == Some("refresh_token");
+    let aud = &p.inner.settings.oauth2_protected_resource_identifier;
+    introspect_token(&*p.inner.store, token, refresh_first, aud).await
+}
+
+/// The RFC 7662 answer for `token` (library entry point of the endpoint).
+pub async fn introspect_token<S: Store>(
+    store: &S,
+    token: &str,
+    refresh_first: bool,
+    audience: &str,
+) -> Result<Value, OAuthError> {
+    let checksum = token_checksum(token);
+    let now = Timestamp::now();
+    for refresh in [refresh_first, !refresh_first] {
+        if refresh {
+            let Some(rt) = store.find_refresh_token(&checksum).await? else {
+                continue;
+            };
+            if rt.revoked.is_some() {
+                return Ok(inactive());
+            }
+            let Some(app) = store.find_application(rt.application_id).await? else {
+                return Ok(inactive());
+            };
+            let at = match rt.access_token_id {
+                Some(id) => store.find_access_token_by_id(id).await?,
+                None => None,
+            };
+            let mut m = Map::new();
+            m.insert("active".into(), true.into());
+            m.insert("token_type".into(), "refresh_token".into());
+            m.insert("client_id".into(), app.client_id.into());
+            m.insert("iat".into(), rt.created.unix().into());
+            if let Some(at) = at {
+                m.insert("scope".into(), at.scope.into());
+            }
+            if let Some(uid) = rt.user_id {
+                add_user(store, &mut m, uid).await?;
+            }
+            return Ok(Value::Object(m));
+        }
+        let Some(d) = store.find_access_token(&checksum).await? else {
+            continue;
+        };
+        if d.token.is_expired(now) {
+            return Ok(inactive());
+        }
+        let mut m = Map::new();
+        m.insert("active".into(), true.into());
+        m.insert("token_type".into(), "Bearer".into());
+        m.insert("scope".into(), d.token.scope.clone().into());
+        m.insert("exp".into(), d.token.expires.unix().into());
+        m.insert("iat".into(), d.token.created.unix().into());
+        if let Some(c) = d.client_id {
+            m.insert("client_id".into(), c.into());
+        }
+        if let Some(u) = d.username {
+            m.insert("username".into(), u.into());
+        }
+        if let Some(uid) = d.token.user_id {
+            m.insert("sub".into(), uid.to_string().into());
+        }
+        if !audience.is_empty() {
+            m.insert("aud".into(), audience.into());
+        }
+        return Ok(Value::Object(m));
+    }
+    Ok(inactive())
+}
+
+async fn add_user<S: Store>(
+    store: &S,
+    m: &mut Map<String, Value>,
+    uid: i64,
+) -> Result<(), OAuthError> {
+    m.insert("sub".into(), uid.to_string().into());
+    if let Some(u) = store.find_user(uid).await? {
+        m.insert("username".into(), u.username.into());
+    }
+    Ok(())
+}
+
+fn inactive() -> Value {
+    json!({"active": false})
+}

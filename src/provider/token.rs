@@ -1,0 +1,162 @@
+//! The token endpoint (RFC 6749 §3.2): `POST token/`, form-encoded, JSON answers with
+//! `Cache-Control: no-store`.
+
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use http::{header, HeaderMap, HeaderValue, StatusCode};
+
+use super::error::{json_response, no_store, ErrorCode, OAuthError};
+use super::grants;
+use super::params::Params;
+use super::users::UserAuthenticator;
+use super::{client_auth, Provider};
+use crate::model::Application;
+use crate::store::Store;
+
+pub(crate) fn check_form(headers: &HeaderMap) -> Result<(), OAuthError> {
+    let ok = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|t| {
+            t.trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        });
+    if ok {
+        Ok(())
+    } else {
+        Err(OAuthError::invalid_request(
+            "The request body must be application/x-www-form-urlencoded.",
+        ))
+    }
+}
+
+/// `POST token/`.
+pub(crate) async fn token_endpoint<S: Store, U: UserAuthenticator>(
+    State(p): State<Provider<S, U>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let origin = headers.get(header::ORIGIN).cloned();
+    let mut app_for_cors = None;
+    let result = token_request(&p, &headers, &body, &mut app_for_cors).await;
+    let mut res = match result {
+        Ok(answer) => {
+            let mut res = json_response(
+                StatusCode::OK,
+                serde_json::to_string(&answer).expect("token responses serialize"),
+            );
+            no_store(&mut res);
+            res
+        }
+        Err(e) => e.into_response(),
+    };
+    cors(&p, origin.as_ref(), app_for_cors.as_ref(), &mut res);
+    res
+}
+
+async fn token_request<S: Store, U: UserAuthenticator>(
+    p: &Provider<S, U>,
+    headers: &HeaderMap,
+    body: &[u8],
+    app_out: &mut Option<Application>,
+) -> Result<grants::TokenResponse, OAuthError> {
+    let inner = &p.inner;
+    check_form(headers)?;
+    let params = Params::parse(body);
+    let grant_type = params.require("grant_type")?;
+    let known = matches!(
+        grant_type,
+        "authorization_code" | "password" | "client_credentials" | "refresh_token"
+    );
+    if !known {
+        return Err(OAuthError::new(
+            ErrorCode::UnsupportedGrantType,
+            format!("The grant type {grant_type:?} is not supported."),
+        ));
+    }
+    let app = client_auth::authenticate(&inner.store, &inner.secrets, headers, &params).await?;
+    *app_out = Some(app.clone());
+    if !grants::allows(&app, grant_type) {
+        return Err(OAuthError::unauthorized_client(format!(
+            "This client may not use the {grant_type} grant."
+        )));
+    }
+    let store = &*inner.store;
+    let settings = &inner.settings;
+    match grant_type {
+        "client_credentials" => {
+            grants::client_credentials::grant(store, settings, &*inner.scopes, &app, &params).await
+        }
+        "password" => {
+            grants::password::grant(store, &inner.users, settings, &*inner.scopes, &app, &params)
+                .await
+        }
+        "authorization_code" => {
+            grants::authorization_code::grant(store, settings, &app, &params).await
+        }
+        "refresh_token" => {
+            grants::refresh_token::grant(store, settings, &inner.keys.successor, &app, &params)
+                .await
+        }
+        _ => unreachable!("checked above"),
+    }
+}
+
+/// CORS on an actual request: the application's `allowed_origins` (RFC 6454 origins;
+/// DOT's CORS support for public clients calling the token endpoint from a browser).
+pub(crate) fn cors<S, U>(
+    _p: &Provider<S, U>,
+    origin: Option<&HeaderValue>,
+    app: Option<&Application>,
+    res: &mut Response,
+) {
+    let (Some(origin), Some(app)) = (origin, app) else {
+        return;
+    };
+    let Ok(o) = origin.to_str() else { return };
+    if app.allowed_origin_list().any(|allowed| allowed == o) {
+        let h = res.headers_mut();
+        h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin.clone());
+        h.append(header::VARY, HeaderValue::from_static("Origin"));
+    }
+}
+
+/// CORS preflight (`OPTIONS`) of the token, revocation and introspection endpoints: the
+/// origin is allowed when some application lists it.
+pub(crate) async fn preflight<S: Store, U: UserAuthenticator>(
+    State(p): State<Provider<S, U>>,
+    headers: HeaderMap,
+) -> Response {
+    let mut res = StatusCode::NO_CONTENT.into_response();
+    let Some(origin) = headers.get(header::ORIGIN) else {
+        return res;
+    };
+    let Ok(o) = origin.to_str() else { return res };
+    let allowed = match p.inner.store.list_applications().await {
+        Ok(apps) => apps.iter().any(|a| a.allowed_origin_list().any(|x| x == o)),
+        Err(e) => {
+            tracing::error!(error = %e, "CORS preflight: listing applications failed");
+            false
+        }
+    };
+    if allowed {
+        let h = res.headers_mut();
+        h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin.clone());
+        h.insert(
+            header::ACCESS_CONTROL_ALLOW_METHODS,
+            HeaderValue::from_static("GET, POST, OPTIONS"),
+        );
+        h.insert(
+            header::ACCESS_CONTROL_ALLOW_HEADERS,
+            HeaderValue::from_static("authorization, content-type"),
+        );
+        h.insert(
+            header::ACCESS_CONTROL_MAX_AGE,
+            HeaderValue::from_static("600"),
+        );
+        h.append(header::VARY, HeaderValue::from_static("Origin"));
+    }
+    res
+}
