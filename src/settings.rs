@@ -147,6 +147,20 @@ pub enum ApprovalPrompt {
     Auto,
 }
 
+/// What access tokens look like (not a DOT setting: DOT makes JWTs through a custom
+/// `ACCESS_TOKEN_GENERATOR`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AccessTokenFormat {
+    /// Random strings, looked up in the store (`"opaque"`, the default).
+    #[default]
+    Opaque,
+    /// RFC 9068 JWTs (`typ: at+jwt`), RS256 with `OIDC_RSA_PRIVATE_KEY`; also stored (by
+    /// checksum) so that revocation and introspection work as for opaque tokens
+    /// (`"jwt"`).
+    Jwt,
+}
+
 /// A secret string (private key, bearer token, client secret) whose `Debug`
 /// output is `Secret([redacted])`, so that settings can be logged.
 #[derive(Clone, Default, PartialEq, Eq, Deserialize)]
@@ -1116,6 +1130,9 @@ settings! {
     /// the grace period. Every instance of one deployment needs the same key. Empty: a
     /// random key per process (sessions end when it does).
     SECRET_KEY / secret_key: Secret = Secret::default(), SecretText;
+    /// `"opaque"` or `"jwt"` (RFC 9068, signed with OIDC_RSA_PRIVATE_KEY, needs the
+    /// `jwt` feature).
+    ACCESS_TOKEN_FORMAT / access_token_format: AccessTokenFormat = AccessTokenFormat::Opaque, Plain<AccessTokenFormat>;
 }
 
 /// DOT settings that name Python classes or callables, and where their Rust
@@ -1660,6 +1677,14 @@ impl Settings {
         }
 
         // Keys.
+        if self.access_token_format == AccessTokenFormat::Jwt
+            && self.oidc_rsa_private_key.is_empty()
+        {
+            issue(
+                "ACCESS_TOKEN_FORMAT",
+                "\"jwt\" needs OIDC_RSA_PRIVATE_KEY to sign the tokens".into(),
+            );
+        }
         if !self.secret_key.is_empty() && self.secret_key.expose().len() < 32 {
             issue(
                 "SECRET_KEY",

@@ -61,6 +61,9 @@ async fn start(db: Db, settings: Settings) -> Option<Server> {
         }
         a.redirect_uris = REDIRECT.into();
         a.name = id.into();
+        if id == "pub-pw" {
+            a.allowed_origins = "https://spa.example".into();
+        }
         a
     };
     for a in [
@@ -891,6 +894,68 @@ async fn introspection_endpoint_auth(db: Db) {
     );
 }
 
+/// CORS: a preflight from an origin some application allows, and the answer to that
+/// application's request, carry Access-Control-Allow-Origin; other origins get none.
+async fn cors_for_allowed_origins(db: Db) {
+    let Some(srv) = start(db, Settings::default()).await else {
+        return;
+    };
+    for (origin, allowed) in [
+        ("https://spa.example", true),
+        ("https://evil.example", false),
+    ] {
+        let res = srv
+            .http
+            .request(reqwest::Method::OPTIONS, srv.url("/o/token/"))
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .send()
+            .await
+            .unwrap();
+        assert!(res.status().is_success());
+        assert_eq!(
+            res.headers()
+                .get("access-control-allow-origin")
+                .map(|v| v.to_str().unwrap()),
+            allowed.then_some(origin),
+            "preflight from {origin}"
+        );
+        let res = srv
+            .http
+            .post(srv.url("/o/token/"))
+            .header("origin", origin)
+            .form(&[
+                ("grant_type", "password"),
+                ("client_id", "pub-pw"),
+                ("username", "alice"),
+                ("password", "alice-password-1"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+        assert_eq!(
+            res.headers()
+                .get("access-control-allow-origin")
+                .map(|v| v.to_str().unwrap()),
+            allowed.then_some(origin),
+            "token answer to {origin}"
+        );
+    }
+    // Another application's request from the SPA origin: no CORS header.
+    let res = srv
+        .http
+        .post(srv.url("/o/token/"))
+        .header("origin", "https://spa.example")
+        .basic_auth("cc", Some("cc-secret"))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(res.headers().get("access-control-allow-origin").is_none());
+}
+
 macro_rules! on_both {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -915,4 +980,5 @@ on_both!(
     code_replay_race,
     grace_period_and_reuse_protection,
     introspection_endpoint_auth,
+    cors_for_allowed_origins,
 );

@@ -178,6 +178,7 @@ mod defaults {
         oauth2_protected_resource_policy_uri: "OAUTH2_PROTECTED_RESOURCE_POLICY_URI" => ("");
         oauth2_protected_resource_tos_uri: "OAUTH2_PROTECTED_RESOURCE_TOS_URI" => ("");
         secret_key: "SECRET_KEY" => ("");
+        access_token_format: "ACCESS_TOKEN_FORMAT" => ("opaque");
     }
 
     #[test]
@@ -611,4 +612,20 @@ fn debug_does_not_print_secrets() {
             );
         }
     }
+}
+
+#[test]
+fn jwt_access_tokens_need_a_signing_key() {
+    let jwt = Settings::from_toml_str("access_token_format = \"jwt\"").unwrap();
+    let err = jwt.validate().unwrap_err();
+    assert!(err.to_string().contains("ACCESS_TOKEN_FORMAT"), "{err}");
+    let err = Settings::from_toml_str("access_token_format = \"paseto\"").unwrap_err();
+    assert!(err.to_string().contains("ACCESS_TOKEN_FORMAT"), "{err}");
+    let short = Settings::from_toml_str("secret_key = \"short\"").unwrap();
+    let err = short.validate().unwrap_err();
+    assert!(err.to_string().contains("SECRET_KEY"), "{err}");
+    assert!(
+        !err.to_string().contains("short\""),
+        "the secret is not echoed: {err}"
+    );
 }

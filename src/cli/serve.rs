@@ -198,10 +198,11 @@ pub(super) async fn serve(global: &GlobalArgs, args: &ServeArgs) -> Result<(), C
     if users == 0 || apps == 0 {
         eprintln!(
             "\nThe database has {users} user(s) and {apps} application(s). To get started, in another terminal:\n\n  \
-             oauth-toolkit createuser alice --password 'choose-a-long-password'\n  \
-             oauth-toolkit createapplication confidential client-credentials --name demo --client-id demo --client-secret demo-secret-change-me\n  \
-             curl -s -u demo:demo-secret-change-me -d grant_type=client_credentials -d scope=read {base}/o/token/\n  \
-             curl -s -H \"Authorization: Bearer $TOKEN\" {base}/api/hello\n"
+             oauth-toolkit createuser alice --password-stdin <<< 'choose-a-long-password'\n  \
+             oauth-toolkit createapplication confidential client-credentials --client-id demo --name demo\n  \
+             # it prints the generated secret once: SECRET=...\n  \
+             curl -s -u \"demo:$SECRET\" -d grant_type=client_credentials -d scope=read {base}/o/token/\n  \
+             curl -s -H \"Authorization: Bearer $ACCESS_TOKEN\" {base}/api/hello\n"
         );
     }
     axum::serve(listener, app(&provider))

@@ -8,6 +8,12 @@
 //! the hash is kept, and a changed secret misses at once. Concurrent first requests with
 //! one secret share a single hash computation (moka's `try_get_with`); failures are never
 //! remembered.
+//!
+//! [`Applications`] keeps applications by client id for a few seconds (default 5 s), so a
+//! busy client costs no database read to authenticate. A deleted application, a changed
+//! secret or redirect URI takes up to that long to be seen; set it to zero
+//! ([`ProviderBuilder::application_cache`](super::ProviderBuilder::application_cache)) to
+//! read the store every time.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,6 +28,59 @@ use super::params::Params;
 use crate::hashers::check_client_secret;
 use crate::model::Application;
 use crate::store::Store;
+
+/// Applications by client id, briefly. See the [module docs](self).
+#[derive(Clone)]
+pub struct Applications {
+    cache: Option<Cache<String, Arc<Application>>>,
+}
+
+impl Applications {
+    /// Entries live `ttl` (zero: no cache); at most `capacity` of them.
+    pub fn new(ttl: Duration, capacity: u64) -> Self {
+        Applications {
+            cache: (!ttl.is_zero()).then(|| {
+                Cache::builder()
+                    .max_capacity(capacity)
+                    .time_to_live(ttl)
+                    .build()
+            }),
+        }
+    }
+
+    /// The application with `client_id` (unknown ones are not remembered).
+    pub(crate) async fn get<S: Store>(
+        &self,
+        store: &S,
+        client_id: &str,
+    ) -> Result<Option<Arc<Application>>, OAuthError> {
+        let Some(cache) = &self.cache else {
+            return Ok(store
+                .find_application_by_client_id(client_id)
+                .await?
+                .map(Arc::new));
+        };
+        if let Some(app) = cache.get(client_id).await {
+            return Ok(Some(app));
+        }
+        match store.find_application_by_client_id(client_id).await? {
+            Some(app) => {
+                let app = Arc::new(app);
+                cache.insert(client_id.to_owned(), app.clone()).await;
+                Ok(Some(app))
+            }
+            None => Ok(None),
+        }
+    }
+}
+
+impl std::fmt::Debug for Applications {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Applications")
+            .field("entries", &self.cache.as_ref().map(|c| c.entry_count()))
+            .finish()
+    }
+}
 
 /// Remembers verified client secrets. See the [module docs](self).
 #[derive(Clone)]
@@ -170,25 +229,25 @@ fn parse_basic(encoded: &str) -> Result<Credentials, OAuthError> {
 /// Authenticates the client of a request: confidential clients by secret, public clients
 /// by `client_id` alone. Every failure is the same `invalid_client` (no telling an
 /// unknown client from a wrong secret).
-pub(crate) async fn authenticate<S: Store>(
-    store: &Arc<S>,
-    secrets: &VerifiedSecrets,
+pub(crate) async fn authenticate<S: Store, U>(
+    inner: &super::Inner<S, U>,
     headers: &HeaderMap,
     params: &Params,
-) -> Result<Application, OAuthError> {
+) -> Result<Arc<Application>, OAuthError> {
     let creds = credentials(headers, params)?
         .ok_or_else(|| OAuthError::invalid_client("Client authentication is required."))?;
-    authenticate_credentials(store, secrets, creds).await
+    authenticate_credentials(&*inner.store, &inner.applications, &inner.secrets, creds).await
 }
 
 pub(crate) async fn authenticate_credentials<S: Store>(
-    store: &Arc<S>,
+    store: &S,
+    applications: &Applications,
     secrets: &VerifiedSecrets,
     creds: Credentials,
-) -> Result<Application, OAuthError> {
+) -> Result<Arc<Application>, OAuthError> {
     let failed = || OAuthError::invalid_client("Client authentication failed.");
-    let app = store
-        .find_application_by_client_id(&creds.client_id)
+    let app = applications
+        .get(store, &creds.client_id)
         .await?
         .ok_or_else(failed)?;
     match creds.secret {

@@ -62,7 +62,7 @@ async fn answer<S: Store, U: UserAuthenticator>(
         }
         Err(e) => e.into_response(),
     };
-    cors(p, origin.as_ref(), app.as_ref(), &mut res);
+    cors(p, origin.as_ref(), app.as_deref(), &mut res);
     res
 }
 
@@ -70,7 +70,7 @@ async fn caller_is_authorized<S: Store, U: UserAuthenticator>(
     p: &Provider<S, U>,
     headers: &HeaderMap,
     params: &Params,
-    app_out: &mut Option<Application>,
+    app_out: &mut Option<std::sync::Arc<Application>>,
 ) -> Result<(), OAuthError> {
     let bearer = headers
         .get(header::AUTHORIZATION)
@@ -99,7 +99,7 @@ async fn caller_is_authorized<S: Store, U: UserAuthenticator>(
             ))
         };
     }
-    let app = client_auth::authenticate(&p.inner.store, &p.inner.secrets, headers, params).await?;
+    let app = client_auth::authenticate(&p.inner, headers, params).await?;
     *app_out = Some(app);
     Ok(())
 }
@@ -108,7 +108,7 @@ async fn introspect<S: Store, U: UserAuthenticator>(
     p: &Provider<S, U>,
     headers: &HeaderMap,
     params: &Params,
-    app_out: &mut Option<Application>,
+    app_out: &mut Option<std::sync::Arc<Application>>,
 ) -> Result<Value, OAuthError> {
     caller_is_authorized(p, headers, params, app_out).await?;
     let token = params.require("token")?;

@@ -43,6 +43,7 @@
 //!   digest of id, secret and stored hash), so a hashed secret costs one slow hash per
 //!   client, not one per request.
 
+pub mod authorize;
 pub mod client_auth;
 pub mod error;
 pub mod grants;
@@ -50,6 +51,8 @@ pub mod introspect;
 pub(crate) mod params;
 pub mod pkce;
 pub mod revoke;
+pub(crate) mod session;
+pub(crate) mod templates;
 pub mod token;
 pub mod users;
 
@@ -75,7 +78,6 @@ use crate::store::Store;
 pub struct ProviderBuildError(String);
 
 /// Keys derived from the server's secret key, one per purpose.
-#[allow(dead_code)] // session and csrf: the authorization endpoint's (landing next)
 pub(crate) struct Keys {
     /// Signs the session cookie.
     pub(crate) session: [u8; 32],
@@ -124,11 +126,11 @@ pub(crate) struct Inner<S, U> {
     pub(crate) scopes: Arc<dyn ScopesBackend>,
     pub(crate) keys: Keys,
     pub(crate) secrets: client_auth::VerifiedSecrets,
-    #[allow(dead_code)] // read by the templates of the authorization endpoint (landing next)
-    pub(crate) template_dir: Option<PathBuf>,
+    pub(crate) applications: client_auth::Applications,
     /// The public URL of the server (`--issuer`), when configured.
-    #[allow(dead_code)] // read by the session cookies (landing next) and OIDC
     pub(crate) issuer: Option<url::Url>,
+    /// The compiled pages (login, consent, error).
+    pub(crate) templates: templates::Templates,
 }
 
 /// The authorization server. Cheap to clone. See the [module docs](self).
@@ -160,6 +162,7 @@ pub struct ProviderBuilder<S, U> {
     issuer: Option<url::Url>,
     secret_cache_ttl: Duration,
     secret_cache_capacity: u64,
+    application_cache_ttl: Duration,
 }
 
 impl<S: Store, U: UserAuthenticator> Provider<S, U> {
@@ -174,6 +177,7 @@ impl<S: Store, U: UserAuthenticator> Provider<S, U> {
             issuer: None,
             secret_cache_ttl: Duration::from_secs(300),
             secret_cache_capacity: 10_000,
+            application_cache_ttl: Duration::from_secs(5),
         }
     }
 
@@ -190,6 +194,14 @@ impl<S: Store, U: UserAuthenticator> Provider<S, U> {
     /// The endpoints, to mount under a prefix: `Router::new().nest("/o", provider.router())`.
     pub fn router(&self) -> Router {
         Router::new()
+            .route(
+                "/authorize/",
+                get(authorize::authorize_get::<S, U>).post(authorize::authorize_post::<S, U>),
+            )
+            .route(
+                "/login/",
+                get(authorize::login_get::<S, U>).post(authorize::login_post::<S, U>),
+            )
             .route(
                 "/token/",
                 post(token::token_endpoint::<S, U>).options(token::preflight::<S, U>),
@@ -247,6 +259,14 @@ impl<S: Store, U: UserAuthenticator> ProviderBuilder<S, U> {
         self
     }
 
+    /// How long an application read for client authentication is reused (default 5 s;
+    /// zero reads the store on every request). Changes to an application — deletion, a
+    /// new secret — take up to this long to apply.
+    pub fn application_cache(mut self, ttl: Duration) -> Self {
+        self.application_cache_ttl = ttl;
+        self
+    }
+
     /// Checks the settings and builds the provider.
     pub fn build(self) -> Result<Provider<S, U>, ProviderBuildError> {
         self.settings
@@ -273,6 +293,8 @@ impl<S: Store, U: UserAuthenticator> ProviderBuilder<S, U> {
             }
         };
         let scopes = self.settings.scopes_backend();
+        let templates =
+            templates::Templates::load(self.template_dir.as_deref()).map_err(ProviderBuildError)?;
         Ok(Provider {
             inner: Arc::new(Inner {
                 settings: Arc::new(self.settings),
@@ -284,8 +306,12 @@ impl<S: Store, U: UserAuthenticator> ProviderBuilder<S, U> {
                     self.secret_cache_ttl,
                     self.secret_cache_capacity,
                 ),
-                template_dir: self.template_dir,
+                applications: client_auth::Applications::new(
+                    self.application_cache_ttl,
+                    self.secret_cache_capacity,
+                ),
                 issuer: self.issuer,
+                templates,
             }),
         })
     }

@@ -42,7 +42,6 @@ impl Params {
     }
 
     /// Every parameter, for templates that carry them over (hidden form fields).
-    #[allow(dead_code)] // used by the authorization endpoint (landing next)
     pub(crate) fn pairs(&self) -> &[(String, String)] {
         &self.pairs
     }

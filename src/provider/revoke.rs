@@ -36,7 +36,7 @@ pub(crate) async fn revoke_endpoint<S: Store, U: UserAuthenticator>(
         }
         Err(e) => e.into_response(),
     };
-    cors(&p, origin.as_ref(), app.as_ref(), &mut res);
+    cors(&p, origin.as_ref(), app.as_deref(), &mut res);
     res
 }
 
@@ -44,11 +44,11 @@ async fn revoke<S: Store, U: UserAuthenticator>(
     p: &Provider<S, U>,
     headers: &HeaderMap,
     body: &[u8],
-    app_out: &mut Option<Application>,
+    app_out: &mut Option<std::sync::Arc<Application>>,
 ) -> Result<(), OAuthError> {
     check_form(headers)?;
     let params = Params::parse(body);
-    let app = client_auth::authenticate(&p.inner.store, &p.inner.secrets, headers, &params).await?;
+    let app = client_auth::authenticate(&p.inner, headers, &params).await?;
     *app_out = Some(app.clone());
     let token = params.require("token")?;
     let hint = params.get("token_type_hint")?;

@@ -52,7 +52,7 @@ pub(crate) async fn token_endpoint<S: Store, U: UserAuthenticator>(
         }
         Err(e) => e.into_response(),
     };
-    cors(&p, origin.as_ref(), app_for_cors.as_ref(), &mut res);
+    cors(&p, origin.as_ref(), app_for_cors.as_deref(), &mut res);
     res
 }
 
@@ -60,7 +60,7 @@ async fn token_request<S: Store, U: UserAuthenticator>(
     p: &Provider<S, U>,
     headers: &HeaderMap,
     body: &[u8],
-    app_out: &mut Option<Application>,
+    app_out: &mut Option<std::sync::Arc<Application>>,
 ) -> Result<grants::TokenResponse, OAuthError> {
     let inner = &p.inner;
     check_form(headers)?;
@@ -76,7 +76,7 @@ async fn token_request<S: Store, U: UserAuthenticator>(
             format!("The grant type {grant_type:?} is not supported."),
         ));
     }
-    let app = client_auth::authenticate(&inner.store, &inner.secrets, headers, &params).await?;
+    let app = client_auth::authenticate(inner, headers, &params).await?;
     *app_out = Some(app.clone());
     if !grants::allows(&app, grant_type) {
         return Err(OAuthError::unauthorized_client(format!(

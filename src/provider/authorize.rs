@@ -1,0 +1,1714 @@
+//! The authorization endpoint (RFC 6749 §3.1, §4.1.1–4.1.2, §4.2.1–4.2.2) and the
+//! built-in login page.
+//!
+//! # Routes
+//! * `GET authorize/` checks the request, then sends a visitor who is not logged in to the
+//!   login page, approves at once when no consent is needed, and otherwise shows the
+//!   consent page (`authorize.html`).
+//! * `POST authorize/` is the consent form: CSRF-checked, the whole request checked again
+//!   from the posted fields (nothing in them is trusted beyond what `GET` would accept),
+//!   then a button named `allow` approves and anything else denies (`access_denied`).
+//! * `GET login/` shows the login form (`login.html`); `POST login/` checks the CSRF token
+//!   and the credentials with [`UserAuthenticator::authenticate`], starts the session
+//!   (see [`SESSION_COOKIE`]) and returns to `next`.
+//!
+//! # Checks, in order
+//! 1. `client_id` and `redirect_uri` (missing, repeated, unknown client, a redirect URI
+//!    that is not registered or whose scheme is not in `ALLOWED_REDIRECT_URI_SCHEMES`):
+//!    the error page, status 400, and **never a redirect** (RFC 6749 §4.1.2.1).
+//!    `redirect_uri` may be omitted when exactly one is registered; the code then
+//!    remembers that it was omitted, so the token request need not send it (§4.1.3).
+//! 2. Everything else is answered by redirecting to the redirect URI with `error`,
+//!    `error_description` and `state` — in the query for `code`, in the fragment for
+//!    `token`: a repeated parameter or a missing `response_type` (`invalid_request`); a
+//!    response type other than `code` and `token`, one missing from
+//!    `OAUTH2_RESPONSE_TYPES_SUPPORTED`, or `token` with
+//!    `COMPLIANT_BCP_RFC9700_IMPLICIT_GRANT` (`unsupported_response_type`); a response
+//!    type the application's grant type does not allow (`code`: authorization-code and
+//!    openid-hybrid applications; `token`: implicit ones — `unauthorized_client`); an
+//!    unknown or unavailable scope (`invalid_scope`); PKCE (RFC 7636): a malformed
+//!    `code_challenge`, an unknown `code_challenge_method` (default `plain`), `plain`
+//!    with `COMPLIANT_BCP_RFC9700_PKCE_METHOD`, or no challenge when the application's
+//!    `pkce_required` (else `PKCE_REQUIRED`) asks for one (`invalid_request`).
+//! 3. Who is asking: the host's [`UserAuthenticator::current_user`], else the provider's
+//!    session cookie. Nobody: a redirect to `login/?next=…`.
+//! 4. Consent: skipped when the application has `skip_authorization`, or when
+//!    `REQUEST_APPROVAL_PROMPT` (or DOT's `approval_prompt` request parameter) is `auto`
+//!    and the user holds a live access token for this application covering every
+//!    requested scope.
+//!
+//! OpenID Connect's `prompt` parameter is honoured: `none` answers `login_required` or
+//! `consent_required` instead of showing a page, `login` asks for the password again,
+//! `consent` shows the consent page even when it could be skipped.
+//!
+//! Approval issues, for `code`, a 43-character random code (about 256 bits) stored only
+//! as its SHA-256 checksum, valid `AUTHORIZATION_CODE_EXPIRE_SECONDS`; for `token`, an
+//! access token without refresh token (RFC 6749 §4.2.2), in the fragment. With
+//! `COMPLIANT_BCP_RFC9700_AUTHZ_RESPONSE_ISS` every answer also carries `iss` (RFC 9207):
+//! `OIDC_ISS_ENDPOINT`, else the provider's issuer URL
+//! ([`ProviderBuilder::issuer`](super::ProviderBuilder::issuer)), else the server's URL
+//! and mount path.
+//!
+//! Links between the pages are relative (`../login/`, `../authorize/`), so the endpoints
+//! work under any prefix, including one a reverse proxy strips.
+//!
+//! Pages carry `Cache-Control: no-store`, `X-Frame-Options: DENY` and
+//! `Content-Security-Policy: frame-ancestors 'none'` (RFC 6749 §10.13, clickjacking) and
+//! `Referrer-Policy: no-referrer`.
+//!
+//! # Differences from DOT
+//! * A redirect URI must equal a registered one exactly (RFC 9700 §4.1.3); DOT also
+//!   accepts extra query parameters. The RFC 8252 §7.3 loopback rule (any port for
+//!   `http://127.0.0.1` and `http://[::1]`, and `http://localhost` with
+//!   `ALLOW_LOCALHOST_LOOPBACK`) and `ALLOW_URI_WILDCARDS` host wildcards (`*.example.com`)
+//!   are kept; the rest of such a URI must still match exactly.
+//! * Answers to a `POST` redirect with 303 See Other (RFC 9700 §4.12); DOT uses 302.
+//! * The login page is built in (DOT relies on Django's); `next` may only lead to the
+//!   provider's own pages (no open redirect).
+//! * Every parameter may appear at most once (RFC 6749 §3.1), unknown ones included.
+//! * Codes are stored as checksums only; DOT stores them in plaintext.
+//! * OIDC hybrid and ID-token response types (`id_token`, `code id_token`, …) are not
+//!   handled here yet: they are `unsupported_response_type`.
+//!
+//! [`UserAuthenticator::authenticate`]: super::UserAuthenticator::authenticate
+//! [`UserAuthenticator::current_user`]: super::UserAuthenticator::current_user
+
+use axum::extract::{NestedPath, State};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use http::request::Parts;
+use http::{header, HeaderValue, StatusCode};
+use serde_json::{json, Value};
+
+use super::error::{ErrorCode, OAuthError};
+use super::grants::{self, Issue};
+use super::params::Params;
+use super::pkce;
+use super::session::{is_https, Visitor};
+use super::users::{AuthenticatedUser, UserAuthenticator};
+use super::Provider;
+use crate::crypto::token_checksum;
+use crate::generators::{generate_token, UNICODE_ASCII_CHARACTER_SET};
+use crate::model::{AccessToken, Application, CodeChallengeMethod, GrantType, NewGrant, Timestamp};
+use crate::scope::{Scopes, ScopesBackend};
+use crate::settings::{ApprovalPrompt, Settings};
+use crate::store::Store;
+
+pub use super::session::{CSRF_COOKIE, CSRF_FIELD, SESSION_COOKIE, SESSION_LIFETIME};
+
+/// Length of an authorization code: 43 characters of `[A-Za-z0-9]`, about 256 bits.
+pub const CODE_LENGTH: usize = 43;
+
+/// Form fields of the consent page that are not part of the authorization request.
+const CONTROL_FIELDS: &[&str] = &[CSRF_FIELD, "allow", "deny"];
+
+/// Longest `next` followed after a login.
+const MAX_NEXT_LEN: usize = 8192;
+
+// ----- the request -----
+
+/// The response types handled here.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ResponseType {
+    /// Authorization code (§4.1).
+    Code,
+    /// Implicit (§4.2): the access token in the fragment.
+    Token,
+}
+
+impl ResponseType {
+    fn as_str(self) -> &'static str {
+        match self {
+            ResponseType::Code => "code",
+            ResponseType::Token => "token",
+        }
+    }
+}
+
+/// Where the answers of a request with a trusted redirect URI go.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Target {
+    /// The redirect URI (as sent, or the only registered one).
+    pub(crate) redirect_uri: String,
+    /// Parameters go in the fragment (`token`) rather than the query.
+    pub(crate) fragment: bool,
+    /// The client's `state`, echoed.
+    pub(crate) state: Option<String>,
+    /// RFC 9207 `iss`, when enabled.
+    pub(crate) iss: Option<String>,
+}
+
+/// Why a request is refused.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Rejection {
+    /// Shown to the user on the error page, never redirected.
+    Page {
+        status: StatusCode,
+        error: Option<ErrorCode>,
+        description: String,
+    },
+    /// Sent to the client's redirect URI.
+    Redirect { target: Target, error: OAuthError },
+}
+
+impl Rejection {
+    fn page(error: ErrorCode, description: impl Into<String>) -> Rejection {
+        Rejection::Page {
+            status: StatusCode::BAD_REQUEST,
+            error: Some(error),
+            description: description.into(),
+        }
+    }
+
+    fn server(cause: impl std::fmt::Display) -> Rejection {
+        let e = OAuthError::server(cause);
+        Rejection::Page {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            error: Some(e.code),
+            description: e.description,
+        }
+    }
+}
+
+/// OIDC `prompt` values that change the flow.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Prompt {
+    none: bool,
+    login: bool,
+    consent: bool,
+}
+
+impl Prompt {
+    fn parse(raw: Option<&str>) -> Result<Prompt, OAuthError> {
+        let mut p = Prompt::default();
+        for v in raw.unwrap_or_default().split(' ').filter(|v| !v.is_empty()) {
+            match v {
+                "none" => p.none = true,
+                "login" => p.login = true,
+                "consent" => p.consent = true,
+                // select_account, create, …: nothing to do (OIDC Core §3.1.2.1 allows
+                // ignoring values the server does not support).
+                _ => {}
+            }
+        }
+        if p.none && (p.login || p.consent) {
+            return Err(OAuthError::invalid_request(
+                "prompt=none cannot be combined with other prompt values.",
+            ));
+        }
+        Ok(p)
+    }
+}
+
+/// A checked authorization request.
+#[derive(Debug)]
+pub(crate) struct AuthRequest {
+    pub(crate) app: Application,
+    pub(crate) response_type: ResponseType,
+    pub(crate) target: Target,
+    /// Whether the client sent `redirect_uri` (the code then remembers it, §4.1.3).
+    pub(crate) redirect_uri_sent: bool,
+    pub(crate) scopes: Scopes,
+    pub(crate) challenge: Option<(String, CodeChallengeMethod)>,
+    pub(crate) nonce: String,
+    pub(crate) claims: String,
+    pub(crate) prompt: Prompt,
+    pub(crate) approval: ApprovalPrompt,
+}
+
+/// The names sent more than once, the consent form's own fields excepted.
+fn repeated(params: &Params) -> Vec<&str> {
+    let mut seen: Vec<&str> = Vec::new();
+    let mut twice: Vec<&str> = Vec::new();
+    for (k, _) in params.pairs() {
+        if CONTROL_FIELDS.contains(&k.as_str()) {
+            continue;
+        }
+        if seen.contains(&k.as_str()) {
+            if !twice.contains(&k.as_str()) {
+                twice.push(k);
+            }
+        } else {
+            seen.push(k);
+        }
+    }
+    twice
+}
+
+fn scheme_allowed(settings: &Settings, uri: &str) -> bool {
+    uri.split_once(':').is_some_and(|(scheme, _)| {
+        settings
+            .allowed_redirect_uri_schemes
+            .iter()
+            .any(|s| s.eq_ignore_ascii_case(scheme))
+    })
+}
+
+/// Splits `http://<loopback host>[:port]<rest>` into host and rest.
+fn loopback_parts(uri: &str, allow_localhost: bool) -> Option<(&str, &str)> {
+    let after = uri.strip_prefix("http://")?;
+    let end = after.find(['/', '?', '#']).unwrap_or(after.len());
+    let (authority, rest) = after.split_at(end);
+    let (host, port) = match authority.strip_prefix("[::1]") {
+        Some(port) => ("[::1]", port),
+        None => match authority.find(':') {
+            Some(i) => authority.split_at(i),
+            None => (authority, ""),
+        },
+    };
+    let host_ok = host == "127.0.0.1"
+        || host == "[::1]"
+        || (allow_localhost && host.eq_ignore_ascii_case("localhost"));
+    if !host_ok {
+        return None;
+    }
+    if !port.is_empty() {
+        let digits = port.strip_prefix(':')?;
+        let ok = (1..=5).contains(&digits.len())
+            && digits.bytes().all(|b| b.is_ascii_digit())
+            && digits.parse::<u32>().is_ok_and(|p| p <= 65535);
+        if !ok {
+            return None;
+        }
+    }
+    Some((host, rest))
+}
+
+/// Splits what follows `scheme://` into the authority and the rest.
+fn split_authority(s: &str) -> (&str, &str) {
+    s.split_at(s.find(['/', '?', '#']).unwrap_or(s.len()))
+}
+
+/// `registered` = `scheme://*.suffix<rest>`: `requested` = `scheme://<labels>.suffix<rest>`.
+fn wildcard_matches(registered: &str, requested: &str) -> bool {
+    let Some((scheme, reg_after)) = registered.split_once("://*.") else {
+        return false;
+    };
+    let Some(req_after) = requested
+        .strip_prefix(scheme)
+        .and_then(|r| r.strip_prefix("://"))
+    else {
+        return false;
+    };
+    let (reg_auth, reg_rest) = split_authority(reg_after);
+    let (req_auth, req_rest) = split_authority(req_after);
+    if reg_rest != req_rest || reg_auth.is_empty() {
+        return false;
+    }
+    let Some(labels) = req_auth
+        .strip_suffix(reg_auth)
+        .and_then(|l| l.strip_suffix('.'))
+    else {
+        return false;
+    };
+    !labels.is_empty()
+        && !labels.starts_with('.')
+        && !labels.contains("..")
+        && labels
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+}
+
+/// Whether `requested` may be used for the registered URI `registered`: equal strings, the
+/// RFC 8252 §7.3 loopback rule, or an `ALLOW_URI_WILDCARDS` host wildcard.
+pub(crate) fn redirect_uri_matches(settings: &Settings, registered: &str, requested: &str) -> bool {
+    if registered == requested {
+        return true;
+    }
+    let localhost = settings.allow_localhost_loopback;
+    if let (Some((rh, rr)), Some((qh, qr))) = (
+        loopback_parts(registered, localhost),
+        loopback_parts(requested, localhost),
+    ) {
+        return rh.eq_ignore_ascii_case(qh) && rr == qr;
+    }
+    settings.allow_uri_wildcards && wildcard_matches(registered, requested)
+}
+
+/// The redirect URI to use (stage 1: a failure is shown, never redirected to).
+pub(crate) fn resolve_redirect_uri(
+    settings: &Settings,
+    app: &Application,
+    requested: Option<&str>,
+) -> Result<String, String> {
+    let registered: Vec<&str> = app.redirect_uri_list().collect();
+    let uri = match requested {
+        None => match registered.as_slice() {
+            [] => return Err("This application has no registered redirect URI.".into()),
+            [only] if !only.contains('*') => (*only).to_owned(),
+            [_] => return Err("The redirect_uri parameter is missing.".into()),
+            _ => {
+                return Err(
+                    "The redirect_uri parameter is required: this application has several.".into(),
+                )
+            }
+        },
+        Some(r) => {
+            crate::validators::validate_redirect_uri(
+                r,
+                &settings.allowed_redirect_uri_schemes,
+                false,
+            )
+            .map_err(|e| format!("Invalid redirect_uri: {e}."))?;
+            if !registered
+                .iter()
+                .any(|reg| redirect_uri_matches(settings, reg, r))
+            {
+                return Err(
+                    "Mismatching redirect URI: it is not registered for this application.".into(),
+                );
+            }
+            r.to_owned()
+        }
+    };
+    if !scheme_allowed(settings, &uri) || uri.contains('#') {
+        return Err(
+            "The redirect URI's scheme is not allowed (ALLOWED_REDIRECT_URI_SCHEMES).".into(),
+        );
+    }
+    Ok(uri)
+}
+
+fn pkce_challenge(
+    settings: &Settings,
+    app: &Application,
+    params: &Params,
+) -> Result<Option<(String, CodeChallengeMethod)>, OAuthError> {
+    let challenge = params.get("code_challenge")?;
+    let method = params.get("code_challenge_method")?;
+    let Some(challenge) = challenge else {
+        if method.is_some() {
+            return Err(OAuthError::invalid_request(
+                "code_challenge_method was sent without a code_challenge.",
+            ));
+        }
+        if app.pkce_required.unwrap_or(settings.pkce_required) {
+            return Err(OAuthError::invalid_request(
+                "code_challenge required (PKCE, RFC 7636).",
+            ));
+        }
+        return Ok(None);
+    };
+    let method = match method {
+        None => CodeChallengeMethod::Plain,
+        Some(m) => m.parse().map_err(|_| {
+            OAuthError::invalid_request("Transform algorithm not supported: use S256 or plain.")
+        })?,
+    };
+    if method == CodeChallengeMethod::Plain && settings.compliant_bcp_rfc9700_pkce_method {
+        return Err(OAuthError::invalid_request(
+            "The plain code_challenge_method is not allowed: use S256.",
+        ));
+    }
+    let well_formed = pkce::is_valid_challenge(challenge)
+        && (method != CodeChallengeMethod::S256 || challenge.len() == 43);
+    if !well_formed {
+        return Err(OAuthError::invalid_request(
+            "Malformed code_challenge (RFC 7636 §4.2).",
+        ));
+    }
+    Ok(Some((challenge.to_owned(), method)))
+}
+
+/// Stage 2: everything after the redirect URI. Failures go back to `target`.
+pub(crate) fn check_request(
+    settings: &Settings,
+    scopes: &dyn ScopesBackend,
+    app: Application,
+    params: &Params,
+    target: Target,
+    redirect_uri_sent: bool,
+) -> Result<AuthRequest, Rejection> {
+    match check_rest(settings, scopes, &app, params) {
+        Ok((response_type, scopes, challenge, nonce, claims, prompt, approval)) => {
+            Ok(AuthRequest {
+                app,
+                response_type,
+                target,
+                redirect_uri_sent,
+                scopes,
+                challenge,
+                nonce,
+                claims,
+                prompt,
+                approval,
+            })
+        }
+        Err(error) => Err(Rejection::Redirect { target, error }),
+    }
+}
+
+type Checked = (
+    ResponseType,
+    Scopes,
+    Option<(String, CodeChallengeMethod)>,
+    String,
+    String,
+    Prompt,
+    ApprovalPrompt,
+);
+
+fn check_rest(
+    settings: &Settings,
+    scopes: &dyn ScopesBackend,
+    app: &Application,
+    params: &Params,
+) -> Result<Checked, OAuthError> {
+    if let Some(name) = repeated(params).first() {
+        return Err(OAuthError::invalid_request(format!(
+            "The {name} parameter was sent more than once."
+        )));
+    }
+    let unsupported = |d: String| OAuthError::new(ErrorCode::UnsupportedResponseType, d);
+    let response_type = match params.get("response_type")? {
+        None => {
+            return Err(OAuthError::invalid_request(
+                "The response_type parameter is missing.",
+            ))
+        }
+        Some("code") => ResponseType::Code,
+        Some("token") => ResponseType::Token,
+        Some(other) => {
+            return Err(unsupported(format!(
+                "The response type {other:?} is not supported."
+            )))
+        }
+    };
+    let name = response_type.as_str();
+    if !settings
+        .oauth2_response_types_supported
+        .iter()
+        .any(|t| t == name)
+    {
+        return Err(unsupported(format!(
+            "The response type {name:?} is not enabled on this server."
+        )));
+    }
+    if response_type == ResponseType::Token && settings.compliant_bcp_rfc9700_implicit_grant {
+        return Err(unsupported(
+            "The implicit grant is disabled (RFC 9700 §2.1.2).".into(),
+        ));
+    }
+    let allowed = match response_type {
+        ResponseType::Code => matches!(
+            app.authorization_grant_type,
+            GrantType::AuthorizationCode | GrantType::OpenidHybrid
+        ),
+        ResponseType::Token => app.authorization_grant_type == GrantType::Implicit,
+    };
+    if !allowed {
+        return Err(OAuthError::unauthorized_client(format!(
+            "This client may not use the {name} response type."
+        )));
+    }
+    let requested = grants::requested_scopes(scopes, app, params)?;
+    let challenge = match response_type {
+        ResponseType::Code => pkce_challenge(settings, app, params)?,
+        ResponseType::Token => None,
+    };
+    let nonce = params.get("nonce")?.unwrap_or_default().to_owned();
+    let claims = match params.get("claims")? {
+        None => String::new(),
+        Some(c) => {
+            if serde_json::from_str::<serde_json::Map<String, Value>>(c).is_err() {
+                return Err(OAuthError::invalid_request(
+                    "The claims parameter must be a JSON object.",
+                ));
+            }
+            c.to_owned()
+        }
+    };
+    let prompt = Prompt::parse(params.get("prompt")?)?;
+    let approval = match params.get("approval_prompt")? {
+        Some("auto") => ApprovalPrompt::Auto,
+        Some("force") => ApprovalPrompt::Force,
+        _ => settings.request_approval_prompt,
+    };
+    Ok((
+        response_type,
+        requested,
+        challenge,
+        nonce,
+        claims,
+        prompt,
+        approval,
+    ))
+}
+
+/// RFC 9207 `iss`: `OIDC_ISS_ENDPOINT`, the provider's issuer URL, or this server's URL
+/// and mount path.
+fn issuer(settings: &Settings, configured: Option<&url::Url>, parts: &Parts) -> Option<String> {
+    if !settings.compliant_bcp_rfc9700_authz_response_iss {
+        return None;
+    }
+    if !settings.oidc_iss_endpoint.is_empty() {
+        return Some(settings.oidc_iss_endpoint.trim_end_matches('/').to_owned());
+    }
+    if let Some(url) = configured {
+        return Some(url.as_str().trim_end_matches('/').to_owned());
+    }
+    let host = parts
+        .headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .or_else(|| parts.uri.authority().map(|a| a.as_str()))?;
+    let scheme = if is_https(&parts.headers, &parts.uri, settings, None) {
+        "https"
+    } else {
+        "http"
+    };
+    let prefix = literal_prefix(parts).unwrap_or_default();
+    Some(format!("{scheme}://{host}{prefix}"))
+}
+
+/// The path the router is mounted at, when it is a literal path (`/o`).
+fn literal_prefix(parts: &Parts) -> Option<&str> {
+    parts
+        .extensions
+        .get::<NestedPath>()
+        .map(NestedPath::as_str)
+        .filter(|p| !p.contains(['{', '}', '*']))
+        .map(|p| p.trim_end_matches('/'))
+}
+
+/// Checks a whole authorization request.
+async fn validate<S: Store, U: UserAuthenticator>(
+    p: &Provider<S, U>,
+    params: &Params,
+    iss: Option<String>,
+) -> Result<AuthRequest, Rejection> {
+    let inner = &p.inner;
+    let twice = repeated(params);
+    for name in ["client_id", "redirect_uri"] {
+        if twice.contains(&name) {
+            return Err(Rejection::page(
+                ErrorCode::InvalidRequest,
+                format!("The {name} parameter was sent more than once."),
+            ));
+        }
+    }
+    let Some(client_id) = params.get("client_id").ok().flatten() else {
+        return Err(Rejection::page(
+            ErrorCode::InvalidRequest,
+            "The client_id parameter is missing.",
+        ));
+    };
+    let app = match inner.store.find_application_by_client_id(client_id).await {
+        Ok(Some(app)) => app,
+        Ok(None) => {
+            return Err(Rejection::page(
+                ErrorCode::InvalidRequest,
+                "Invalid client_id parameter value.",
+            ))
+        }
+        Err(e) => return Err(Rejection::server(e)),
+    };
+    let sent = params.get("redirect_uri").ok().flatten();
+    let redirect_uri = resolve_redirect_uri(&inner.settings, &app, sent)
+        .map_err(|d| Rejection::page(ErrorCode::InvalidRequest, d))?;
+    let target = Target {
+        redirect_uri,
+        fragment: !twice.contains(&"response_type")
+            && params.get("response_type").ok().flatten() == Some("token"),
+        state: if twice.contains(&"state") {
+            None
+        } else {
+            params.get("state").ok().flatten().map(str::to_owned)
+        },
+        iss,
+    };
+    check_request(
+        &inner.settings,
+        &*inner.scopes,
+        app,
+        params,
+        target,
+        sent.is_some(),
+    )
+}
+
+// ----- decisions -----
+
+/// What to do with a checked request.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Step {
+    /// Send the user to the login page.
+    Login,
+    /// Show the consent page.
+    Consent,
+    /// Approve without asking.
+    Approve,
+    /// Answer the client with this error.
+    Fail(ErrorCode),
+}
+
+/// Whether consent may be skipped because a live token of the user already covers the
+/// scopes (`REQUEST_APPROVAL_PROMPT = "auto"`).
+pub(crate) fn covered(tokens: &[AccessToken], requested: &Scopes, now: Timestamp) -> bool {
+    tokens.iter().any(|t| {
+        !t.is_expired(now)
+            && Scopes::parse(&t.scope).is_ok_and(|granted| requested.is_subset(&granted))
+    })
+}
+
+/// The next step for `req` given who is logged in and whether consent was already given.
+pub(crate) fn next_step(req: &AuthRequest, logged_in: bool, already_approved: bool) -> Step {
+    if !logged_in || req.prompt.login {
+        return if req.prompt.none {
+            Step::Fail(ErrorCode::LoginRequired)
+        } else {
+            Step::Login
+        };
+    }
+    if req.prompt.consent {
+        return Step::Consent;
+    }
+    if req.app.skip_authorization || already_approved {
+        return Step::Approve;
+    }
+    if req.prompt.none {
+        return Step::Fail(ErrorCode::ConsentRequired);
+    }
+    Step::Consent
+}
+
+/// Whether `next` may be followed after a login: a relative reference to one of the
+/// provider's pages (`../authorize/?…`), or an absolute path under `prefix`.
+pub(crate) fn safe_next<'a>(next: &'a str, prefix: Option<&str>) -> Option<&'a str> {
+    if next.len() > MAX_NEXT_LEN
+        || next
+            .bytes()
+            .any(|b| !b.is_ascii_graphic() || b == b'\\' || b == b'#')
+    {
+        return None;
+    }
+    let (path, _query) = next.split_once('?').unwrap_or((next, ""));
+    let rest = match path.strip_prefix("../") {
+        Some(rest) => rest,
+        None => {
+            let prefix = prefix?;
+            path.strip_prefix(prefix)?.strip_prefix('/')?
+        }
+    };
+    let rest = rest.strip_suffix('/').unwrap_or(rest);
+    let segments_ok = !rest.is_empty()
+        && rest.split('/').all(|seg| {
+            !seg.is_empty()
+                && seg
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        });
+    segments_ok.then_some(next)
+}
+
+/// The authorize URL (relative to the login page) that re-issues the request in
+/// `params`, without the consent form's fields and without `prompt=login` (which the
+/// login about to happen satisfies).
+fn authorize_again(params: &Params) -> String {
+    let mut q = url::form_urlencoded::Serializer::new(String::new());
+    for (k, v) in params.pairs() {
+        if CONTROL_FIELDS.contains(&k.as_str()) {
+            continue;
+        }
+        if k == "prompt" {
+            let kept: Vec<&str> = v
+                .split(' ')
+                .filter(|x| !x.is_empty() && *x != "login")
+                .collect();
+            if !kept.is_empty() {
+                q.append_pair(k, &kept.join(" "));
+            }
+            continue;
+        }
+        q.append_pair(k, v);
+    }
+    format!("../authorize/?{}", q.finish())
+}
+
+/// `../login/?next=…`.
+fn login_location(params: &Params) -> String {
+    let mut q = url::form_urlencoded::Serializer::new(String::new());
+    q.append_pair("next", &authorize_again(params));
+    format!("../login/?{}", q.finish())
+}
+
+/// `error_description` may only hold `%x20-21 / %x23-5B / %x5D-7E` (RFC 6749 §4.1.2.1).
+fn description_chars(d: &str) -> String {
+    d.chars()
+        .map(|c| match c {
+            '"' => '\'',
+            '\\' => '/',
+            c if (' '..='~').contains(&c) => c,
+            _ => '?',
+        })
+        .collect()
+}
+
+/// The redirect URI with `params`, `state` and `iss` added (query or fragment).
+pub(crate) fn location(target: &Target, params: &[(&str, &str)]) -> String {
+    let mut q = url::form_urlencoded::Serializer::new(String::new());
+    for (k, v) in params {
+        q.append_pair(k, v);
+    }
+    if let Some(state) = &target.state {
+        q.append_pair("state", state);
+    }
+    if let Some(iss) = &target.iss {
+        q.append_pair("iss", iss);
+    }
+    let encoded = q.finish();
+    let uri = &target.redirect_uri;
+    if target.fragment {
+        format!("{uri}#{encoded}")
+    } else if !uri.contains('?') {
+        format!("{uri}?{encoded}")
+    } else if uri.ends_with('?') || uri.ends_with('&') {
+        format!("{uri}{encoded}")
+    } else {
+        format!("{uri}&{encoded}")
+    }
+}
+
+fn error_location(target: &Target, error: &OAuthError) -> String {
+    let description = description_chars(&error.description);
+    location(
+        target,
+        &[
+            ("error", error.code.as_str()),
+            ("error_description", &description),
+        ],
+    )
+}
+
+// ----- approving -----
+
+/// Issues the code or token of an approved request; the location to send the user to.
+async fn approve<S: Store, U: UserAuthenticator>(
+    p: &Provider<S, U>,
+    req: &AuthRequest,
+    user: &AuthenticatedUser,
+) -> String {
+    match issue(p, req, user).await {
+        Ok(loc) => loc,
+        Err(e) => error_location(&req.target, &e),
+    }
+}
+
+async fn issue<S: Store, U: UserAuthenticator>(
+    p: &Provider<S, U>,
+    req: &AuthRequest,
+    user: &AuthenticatedUser,
+) -> Result<String, OAuthError> {
+    let inner = &p.inner;
+    let settings = &inner.settings;
+    let now = Timestamp::now();
+    match req.response_type {
+        ResponseType::Code => {
+            let code = generate_token(CODE_LENGTH, UNICODE_ASCII_CHARACTER_SET.as_bytes());
+            let (challenge, method) = match &req.challenge {
+                Some((c, m)) => (c.clone(), m.as_str().to_owned()),
+                None => (String::new(), String::new()),
+            };
+            inner
+                .store
+                .create_grant(NewGrant {
+                    user_id: user.id,
+                    code_checksum: token_checksum(&code),
+                    application_id: req.app.id,
+                    expires: now.plus(settings.authorization_code_expire_seconds),
+                    redirect_uri: if req.redirect_uri_sent {
+                        req.target.redirect_uri.clone()
+                    } else {
+                        String::new()
+                    },
+                    scope: req.scopes.to_string(),
+                    code_challenge: challenge,
+                    code_challenge_method: method,
+                    nonce: req.nonce.clone(),
+                    claims: req.claims.clone(),
+                    auth_time: user.auth_time,
+                    created: now,
+                })
+                .await?;
+            Ok(location(&req.target, &[("code", &code)]))
+        }
+        ResponseType::Token => {
+            let minted = grants::mint(
+                settings,
+                Issue {
+                    app: &req.app,
+                    user_id: Some(user.id),
+                    scope: &req.scopes,
+                    grant_id: None,
+                    with_refresh: false,
+                    family: None,
+                    values: None,
+                    now,
+                },
+            );
+            let issued = inner.store.issue_tokens(minted.tokens).await?;
+            let answer = grants::response(minted.access, None, &issued, now);
+            let expires_in = answer.expires_in.to_string();
+            Ok(location(
+                &req.target,
+                &[
+                    ("access_token", &answer.access_token),
+                    ("token_type", answer.token_type),
+                    ("expires_in", &expires_in),
+                    ("scope", &answer.scope),
+                ],
+            ))
+        }
+    }
+}
+
+/// Whether a live token already covers the request (only looked up when it matters).
+async fn already_approved<S: Store, U: UserAuthenticator>(
+    p: &Provider<S, U>,
+    req: &AuthRequest,
+    user: &AuthenticatedUser,
+) -> Result<bool, Rejection> {
+    if req.approval != ApprovalPrompt::Auto || req.app.skip_authorization {
+        return Ok(false);
+    }
+    let now = Timestamp::now();
+    let tokens = p
+        .inner
+        .store
+        .find_live_access_tokens(user.id, req.app.id, now)
+        .await
+        .map_err(Rejection::server)?;
+    Ok(covered(&tokens, &req.scopes, now))
+}
+
+// ----- responses -----
+
+fn security_headers(res: &mut Response) {
+    let h = res.headers_mut();
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("frame-ancestors 'none'"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+}
+
+fn render<S, U>(p: &Provider<S, U>, status: StatusCode, name: &str, ctx: Value) -> Response {
+    match p.inner.templates.render(name, ctx) {
+        Ok(body) => {
+            let mut res = (status, body).into_response();
+            res.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/html; charset=utf-8"),
+            );
+            security_headers(&mut res);
+            res
+        }
+        Err(e) => {
+            tracing::error!(template = name, error = %e, "rendering a provider page failed");
+            let mut res = (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "The page could not be rendered.",
+            )
+                .into_response();
+            security_headers(&mut res);
+            res
+        }
+    }
+}
+
+fn error_page<S, U>(
+    p: &Provider<S, U>,
+    status: StatusCode,
+    error: Option<ErrorCode>,
+    description: &str,
+) -> Response {
+    let title = match status {
+        StatusCode::FORBIDDEN => "Forbidden",
+        s if s.is_server_error() => "Server error",
+        _ => "Invalid authorization request",
+    };
+    render(
+        p,
+        status,
+        "error.html",
+        json!({
+            "status": status.as_u16(),
+            "title": title,
+            "description": description,
+            "error": error.map(ErrorCode::as_str),
+        }),
+    )
+}
+
+fn redirect(status: StatusCode, location: &str) -> Response {
+    match HeaderValue::from_str(location) {
+        Ok(v) => {
+            let mut res = status.into_response();
+            res.headers_mut().insert(header::LOCATION, v);
+            res.headers_mut()
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            res
+        }
+        Err(_) => {
+            tracing::error!("redirect location is not a valid header value");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Invalid redirect location.",
+            )
+                .into_response()
+        }
+    }
+}
+
+fn with_cookies(mut res: Response, visitor: &Visitor) -> Response {
+    for c in &visitor.set_cookies {
+        res.headers_mut().append(header::SET_COOKIE, c.clone());
+    }
+    res
+}
+
+fn reject<S, U>(p: &Provider<S, U>, rejection: Rejection, redirect_status: StatusCode) -> Response {
+    match rejection {
+        Rejection::Page {
+            status,
+            error,
+            description,
+        } => error_page(p, status, error, &description),
+        Rejection::Redirect { target, error } => {
+            tracing::debug!(error = %error.code, "authorization request refused");
+            redirect(redirect_status, &error_location(&target, &error))
+        }
+    }
+}
+
+fn consent_page<S, U>(
+    p: &Provider<S, U>,
+    req: &AuthRequest,
+    user: &AuthenticatedUser,
+    params: &Params,
+    csrf_token: &str,
+) -> Response {
+    let scopes: Vec<Value> = req
+        .scopes
+        .iter()
+        .map(|s| json!({"name": s, "description": p.inner.scopes.description(s).unwrap_or(s)}))
+        .collect();
+    let fields: Vec<Value> = params
+        .pairs()
+        .iter()
+        .filter(|(k, _)| !CONTROL_FIELDS.contains(&k.as_str()))
+        .map(|(k, v)| json!({"name": k, "value": v}))
+        .collect();
+    let name = if req.app.name.trim().is_empty() {
+        &req.app.client_id
+    } else {
+        &req.app.name
+    };
+    render(
+        p,
+        StatusCode::OK,
+        "authorize.html",
+        json!({
+            "action": "./",
+            "csrf_token": csrf_token,
+            "application": {"name": name, "client_id": req.app.client_id},
+            "user": {"username": user.username},
+            "scopes": scopes,
+            "fields": fields,
+        }),
+    )
+}
+
+async fn identify<S: Store, U: UserAuthenticator>(
+    p: &Provider<S, U>,
+    parts: &Parts,
+) -> Result<Visitor, Response> {
+    let inner = &p.inner;
+    Visitor::identify(
+        &inner.users,
+        &inner.keys,
+        &inner.settings,
+        inner.issuer.as_ref(),
+        parts,
+    )
+    .await
+    .map_err(|e| {
+        let e = OAuthError::server(e);
+        error_page(
+            p,
+            StatusCode::INTERNAL_SERVER_ERROR,
+            Some(e.code),
+            &e.description,
+        )
+    })
+}
+
+// ----- handlers -----
+
+/// `GET authorize/`.
+pub(crate) async fn authorize_get<S: Store, U: UserAuthenticator>(
+    State(p): State<Provider<S, U>>,
+    parts: Parts,
+) -> Response {
+    let params = Params::parse(parts.uri.query().unwrap_or_default().as_bytes());
+    let mut visitor = match identify(&p, &parts).await {
+        Ok(v) => v,
+        Err(res) => return res,
+    };
+    let res = authorize_get_inner(&p, &parts, &params, &mut visitor).await;
+    with_cookies(res, &visitor)
+}
+
+async fn authorize_get_inner<S: Store, U: UserAuthenticator>(
+    p: &Provider<S, U>,
+    parts: &Parts,
+    params: &Params,
+    visitor: &mut Visitor,
+) -> Response {
+    let iss = issuer(&p.inner.settings, p.inner.issuer.as_ref(), parts);
+    let req = match validate(p, params, iss).await {
+        Ok(r) => r,
+        Err(rej) => return reject(p, rej, StatusCode::FOUND),
+    };
+    let approved = match &visitor.user {
+        Some(user) => match already_approved(p, &req, user).await {
+            Ok(a) => a,
+            Err(rej) => return reject(p, rej, StatusCode::FOUND),
+        },
+        None => false,
+    };
+    match (
+        next_step(&req, visitor.user.is_some(), approved),
+        visitor.user.clone(),
+    ) {
+        (Step::Login, _) => redirect(StatusCode::FOUND, &login_location(params)),
+        (Step::Fail(code), _) => {
+            let description = match code {
+                ErrorCode::LoginRequired => "The user is not logged in.",
+                _ => "The user has not approved this client.",
+            };
+            redirect(
+                StatusCode::FOUND,
+                &error_location(&req.target, &OAuthError::new(code, description)),
+            )
+        }
+        (Step::Approve, Some(user)) => redirect(StatusCode::FOUND, &approve(p, &req, &user).await),
+        (Step::Consent, Some(user)) => match visitor.consent_csrf_token(&p.inner.keys) {
+            Some(token) => consent_page(p, &req, &user, params, &token),
+            None => redirect(StatusCode::FOUND, &login_location(params)),
+        },
+        // next_step only approves or asks for consent when someone is logged in.
+        (Step::Approve | Step::Consent, None) => {
+            redirect(StatusCode::FOUND, &login_location(params))
+        }
+    }
+}
+
+/// `POST authorize/`: the consent form.
+pub(crate) async fn authorize_post<S: Store, U: UserAuthenticator>(
+    State(p): State<Provider<S, U>>,
+    parts: Parts,
+    body: Bytes,
+) -> Response {
+    let params = Params::parse(&body);
+    let visitor = match identify(&p, &parts).await {
+        Ok(v) => v,
+        Err(res) => return res,
+    };
+    let res = authorize_post_inner(&p, &parts, &params, &visitor).await;
+    with_cookies(res, &visitor)
+}
+
+async fn authorize_post_inner<S: Store, U: UserAuthenticator>(
+    p: &Provider<S, U>,
+    parts: &Parts,
+    params: &Params,
+    visitor: &Visitor,
+) -> Response {
+    let Some(user) = &visitor.user else {
+        // The session ended between the page and the click: log in and start again.
+        return redirect(StatusCode::SEE_OTHER, &login_location(params));
+    };
+    let presented = params.get(CSRF_FIELD).ok().flatten();
+    if !visitor.check_consent_csrf(&p.inner.keys, presented) {
+        tracing::info!("consent form refused: missing or invalid CSRF token");
+        return error_page(
+            p,
+            StatusCode::FORBIDDEN,
+            None,
+            "CSRF verification failed: reload the page and try again.",
+        );
+    }
+    let iss = issuer(&p.inner.settings, p.inner.issuer.as_ref(), parts);
+    let req = match validate(p, params, iss).await {
+        Ok(r) => r,
+        Err(rej) => return reject(p, rej, StatusCode::SEE_OTHER),
+    };
+    let allow =
+        matches!(params.get("allow"), Ok(Some(_))) && matches!(params.get("deny"), Ok(None));
+    if !allow {
+        let denied = OAuthError::new(ErrorCode::AccessDenied, "The user denied the request.");
+        return redirect(StatusCode::SEE_OTHER, &error_location(&req.target, &denied));
+    }
+    redirect(StatusCode::SEE_OTHER, &approve(p, &req, user).await)
+}
+
+fn login_page<S, U>(
+    p: &Provider<S, U>,
+    csrf_token: &str,
+    next: Option<&str>,
+    username: &str,
+    error: Option<&str>,
+) -> Response {
+    render(
+        p,
+        StatusCode::OK,
+        "login.html",
+        json!({
+            "action": "./",
+            "csrf_token": csrf_token,
+            "next": next,
+            "username": username,
+            "error": error,
+            "logged_in_as": null,
+        }),
+    )
+}
+
+/// `GET login/`.
+pub(crate) async fn login_get<S: Store, U: UserAuthenticator>(
+    State(p): State<Provider<S, U>>,
+    parts: Parts,
+) -> Response {
+    let params = Params::parse(parts.uri.query().unwrap_or_default().as_bytes());
+    let mut visitor = match identify(&p, &parts).await {
+        Ok(v) => v,
+        Err(res) => return res,
+    };
+    let next = params
+        .get("next")
+        .ok()
+        .flatten()
+        .and_then(|n| safe_next(n, literal_prefix(&parts)));
+    let token = visitor.login_csrf_token(&p.inner.keys);
+    let res = login_page(&p, &token, next, "", None);
+    with_cookies(res, &visitor)
+}
+
+/// `POST login/`.
+pub(crate) async fn login_post<S: Store, U: UserAuthenticator>(
+    State(p): State<Provider<S, U>>,
+    parts: Parts,
+    body: Bytes,
+) -> Response {
+    let params = Params::parse(&body);
+    let mut visitor = match identify(&p, &parts).await {
+        Ok(v) => v,
+        Err(res) => return res,
+    };
+    let res = login_post_inner(&p, &parts, &params, &mut visitor).await;
+    with_cookies(res, &visitor)
+}
+
+async fn login_post_inner<S: Store, U: UserAuthenticator>(
+    p: &Provider<S, U>,
+    parts: &Parts,
+    params: &Params,
+    visitor: &mut Visitor,
+) -> Response {
+    let keys = &p.inner.keys;
+    if !visitor.check_login_csrf(keys, params.get(CSRF_FIELD).ok().flatten()) {
+        tracing::info!("login form refused: missing or invalid CSRF token");
+        return error_page(
+            p,
+            StatusCode::FORBIDDEN,
+            None,
+            "CSRF verification failed: reload the login page and try again.",
+        );
+    }
+    let next = params
+        .get("next")
+        .ok()
+        .flatten()
+        .and_then(|n| safe_next(n, literal_prefix(parts)));
+    let username = params.get("username").ok().flatten().unwrap_or_default();
+    let password = params.get("password").ok().flatten().unwrap_or_default();
+    let token = visitor.login_csrf_token(keys);
+    if username.is_empty() || password.is_empty() {
+        return login_page(
+            p,
+            &token,
+            next,
+            username,
+            Some("Please enter your username and password."),
+        );
+    }
+    let user = match p.inner.users.authenticate(username, password).await {
+        Ok(u) => u,
+        Err(e) => {
+            let e = OAuthError::server(e);
+            return error_page(
+                p,
+                StatusCode::INTERNAL_SERVER_ERROR,
+                Some(e.code),
+                &e.description,
+            );
+        }
+    };
+    let Some(user) = user else {
+        tracing::info!("login failed: wrong credentials");
+        return login_page(
+            p,
+            &token,
+            next,
+            username,
+            Some("Please enter a correct username and password. Note that both fields may be case-sensitive."),
+        );
+    };
+    let shown = user.username.clone();
+    visitor.log_in(keys, user);
+    match next {
+        Some(next) => redirect(StatusCode::SEE_OTHER, next),
+        None => render(
+            p,
+            StatusCode::OK,
+            "login.html",
+            json!({"action": "./", "csrf_token": "", "next": null, "username": "",
+                   "error": null, "logged_in_as": shown}),
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::ClientType;
+    use crate::scope::SettingsScopes;
+
+    fn app(grant: GrantType, uris: &str) -> Application {
+        let now = Timestamp::now();
+        Application {
+            id: 1,
+            client_id: "cid".into(),
+            user_id: None,
+            redirect_uris: uris.into(),
+            post_logout_redirect_uris: String::new(),
+            client_type: ClientType::Public,
+            authorization_grant_type: grant,
+            client_secret: String::new(),
+            hash_client_secret: true,
+            name: "App".into(),
+            skip_authorization: false,
+            created: now,
+            updated: now,
+            algorithm: crate::model::Algorithm::NoAlgorithm,
+            allowed_origins: String::new(),
+            pkce_required: None,
+        }
+    }
+
+    fn target() -> Target {
+        Target {
+            redirect_uri: "https://c.example/cb".into(),
+            fragment: false,
+            state: Some("s t".into()),
+            iss: None,
+        }
+    }
+
+    fn check(settings: &Settings, app: Application, query: &str) -> Result<AuthRequest, Rejection> {
+        let scopes = SettingsScopes::from_settings(settings);
+        check_request(
+            settings,
+            &scopes,
+            app,
+            &Params::parse(query.as_bytes()),
+            target(),
+            true,
+        )
+    }
+
+    fn code_of(r: Result<AuthRequest, Rejection>) -> Option<ErrorCode> {
+        match r {
+            Ok(_) => None,
+            Err(Rejection::Redirect { error, .. }) => Some(error.code),
+            Err(other) => panic!("unexpected {other:?}"),
+        }
+    }
+
+    const S256: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+
+    #[test]
+    fn redirect_uri_rules() {
+        let s = Settings::default();
+        assert!(redirect_uri_matches(
+            &s,
+            "https://a.example/cb",
+            "https://a.example/cb"
+        ));
+        assert!(!redirect_uri_matches(
+            &s,
+            "https://a.example/cb",
+            "https://a.example/cb?x=1"
+        ));
+        assert!(!redirect_uri_matches(
+            &s,
+            "https://a.example/cb",
+            "https://a.example/cb/"
+        ));
+        assert!(redirect_uri_matches(
+            &s,
+            "http://127.0.0.1/cb",
+            "http://127.0.0.1:5000/cb"
+        ));
+        assert!(redirect_uri_matches(
+            &s,
+            "http://127.0.0.1:80/cb",
+            "http://127.0.0.1:5000/cb"
+        ));
+        assert!(redirect_uri_matches(
+            &s,
+            "http://[::1]:1/cb",
+            "http://[::1]:65535/cb"
+        ));
+        assert!(!redirect_uri_matches(
+            &s,
+            "http://127.0.0.1/cb",
+            "http://127.0.0.1:99999/cb"
+        ));
+        assert!(!redirect_uri_matches(
+            &s,
+            "http://127.0.0.1/cb",
+            "http://127.0.0.2:5000/cb"
+        ));
+        assert!(!redirect_uri_matches(
+            &s,
+            "http://127.0.0.1/cb",
+            "http://127.0.0.1:5000/other"
+        ));
+        assert!(!redirect_uri_matches(
+            &s,
+            "http://127.0.0.1/cb",
+            "http://127.0.0.1:5000@evil/cb"
+        ));
+        assert!(!redirect_uri_matches(
+            &s,
+            "https://127.0.0.1/cb",
+            "https://127.0.0.1:5000/cb"
+        ));
+        assert!(!redirect_uri_matches(
+            &s,
+            "http://localhost/cb",
+            "http://localhost:5000/cb"
+        ));
+        let mut s2 = Settings {
+            allow_localhost_loopback: true,
+            ..Settings::default()
+        };
+        assert!(redirect_uri_matches(
+            &s2,
+            "http://localhost/cb",
+            "http://localhost:5000/cb"
+        ));
+        assert!(!redirect_uri_matches(
+            &s,
+            "https://*.example.com/cb",
+            "https://a.example.com/cb"
+        ));
+        s2.allow_uri_wildcards = true;
+        assert!(redirect_uri_matches(
+            &s2,
+            "https://*.example.com/cb",
+            "https://a.b.example.com/cb"
+        ));
+        assert!(!redirect_uri_matches(
+            &s2,
+            "https://*.example.com/cb",
+            "https://example.com/cb"
+        ));
+        assert!(!redirect_uri_matches(
+            &s2,
+            "https://*.example.com/cb",
+            "https://evilexample.com/cb"
+        ));
+        assert!(!redirect_uri_matches(
+            &s2,
+            "https://*.example.com/cb",
+            "https://a.example.com/cb2"
+        ));
+        assert!(!redirect_uri_matches(
+            &s2,
+            "https://*.example.com/cb",
+            "http://a.example.com/cb"
+        ));
+    }
+
+    #[test]
+    fn redirect_uri_resolution() {
+        let s = Settings::default();
+        let one = app(GrantType::AuthorizationCode, "https://a.example/cb");
+        assert_eq!(
+            resolve_redirect_uri(&s, &one, None).unwrap(),
+            "https://a.example/cb"
+        );
+        assert!(resolve_redirect_uri(&s, &one, Some("https://evil.example/cb")).is_err());
+        assert!(resolve_redirect_uri(&s, &one, Some("https://a.example/cb#x")).is_err());
+        let two = app(
+            GrantType::AuthorizationCode,
+            "https://a.example/cb https://b.example/cb",
+        );
+        assert!(resolve_redirect_uri(&s, &two, None).is_err());
+        assert_eq!(
+            resolve_redirect_uri(&s, &two, Some("https://b.example/cb")).unwrap(),
+            "https://b.example/cb"
+        );
+        let none = app(GrantType::AuthorizationCode, "");
+        assert!(resolve_redirect_uri(&s, &none, None).is_err());
+        let only_https = Settings {
+            allowed_redirect_uri_schemes: vec!["https".into()],
+            ..Settings::default()
+        };
+        let loopback = app(GrantType::AuthorizationCode, "http://127.0.0.1/cb");
+        assert!(
+            resolve_redirect_uri(&only_https, &loopback, Some("http://127.0.0.1:1234/cb")).is_err()
+        );
+        assert!(resolve_redirect_uri(&only_https, &loopback, None).is_err());
+    }
+
+    #[test]
+    fn request_checks() {
+        let s = Settings::default();
+        let code_app = || app(GrantType::AuthorizationCode, "https://c.example/cb");
+        let q = format!("response_type=code&code_challenge={S256}&code_challenge_method=S256");
+        let ok = check(&s, code_app(), &q).unwrap();
+        assert_eq!(ok.response_type, ResponseType::Code);
+        assert_eq!(
+            ok.challenge,
+            Some((S256.to_owned(), CodeChallengeMethod::S256))
+        );
+        assert_eq!(
+            code_of(check(&s, code_app(), "response_type=code")),
+            Some(ErrorCode::InvalidRequest)
+        );
+        assert_eq!(
+            code_of(check(&s, code_app(), "")),
+            Some(ErrorCode::InvalidRequest)
+        );
+        assert_eq!(
+            code_of(check(&s, code_app(), "response_type=id_token")),
+            Some(ErrorCode::UnsupportedResponseType)
+        );
+        assert_eq!(
+            code_of(check(&s, code_app(), "response_type=token")),
+            Some(ErrorCode::UnauthorizedClient)
+        );
+        assert_eq!(
+            code_of(check(&s, code_app(), &format!("{q}&scope=read+nope"))),
+            Some(ErrorCode::InvalidScope)
+        );
+        assert_eq!(
+            code_of(check(&s, code_app(), &format!("{q}&foo=1&foo=2"))),
+            Some(ErrorCode::InvalidRequest)
+        );
+        // PKCE details.
+        let bad = format!("response_type=code&code_challenge={S256}&code_challenge_method=S512");
+        assert_eq!(
+            code_of(check(&s, code_app(), &bad)),
+            Some(ErrorCode::InvalidRequest)
+        );
+        let short = "response_type=code&code_challenge=abc&code_challenge_method=plain";
+        assert_eq!(
+            code_of(check(&s, code_app(), short)),
+            Some(ErrorCode::InvalidRequest)
+        );
+        let plain = format!("response_type=code&code_challenge={S256}");
+        assert_eq!(
+            check(&s, code_app(), &plain).unwrap().challenge.unwrap().1,
+            CodeChallengeMethod::Plain
+        );
+        let strict = Settings {
+            compliant_bcp_rfc9700_pkce_method: true,
+            ..Settings::default()
+        };
+        assert_eq!(
+            code_of(check(&strict, code_app(), &plain)),
+            Some(ErrorCode::InvalidRequest)
+        );
+        let mut optional = code_app();
+        optional.pkce_required = Some(false);
+        assert!(check(&s, optional, "response_type=code")
+            .unwrap()
+            .challenge
+            .is_none());
+        // Implicit.
+        let implicit = || app(GrantType::Implicit, "https://c.example/cb");
+        assert!(check(&s, implicit(), "response_type=token").is_ok());
+        let no_implicit = Settings {
+            compliant_bcp_rfc9700_implicit_grant: true,
+            ..Settings::default()
+        };
+        assert_eq!(
+            code_of(check(&no_implicit, implicit(), "response_type=token")),
+            Some(ErrorCode::UnsupportedResponseType)
+        );
+        let code_only = Settings {
+            oauth2_response_types_supported: vec!["code".into()],
+            ..Settings::default()
+        };
+        assert_eq!(
+            code_of(check(&code_only, implicit(), "response_type=token")),
+            Some(ErrorCode::UnsupportedResponseType)
+        );
+        assert_eq!(
+            code_of(check(&s, implicit(), "response_type=code")),
+            Some(ErrorCode::UnauthorizedClient)
+        );
+        // prompt and claims.
+        assert_eq!(
+            code_of(check(
+                &s,
+                implicit(),
+                "response_type=token&prompt=none+login"
+            )),
+            Some(ErrorCode::InvalidRequest)
+        );
+        assert_eq!(
+            code_of(check(&s, implicit(), "response_type=token&claims=nope")),
+            Some(ErrorCode::InvalidRequest)
+        );
+    }
+
+    #[test]
+    fn steps() {
+        let s = Settings::default();
+        let mut req = check(
+            &s,
+            app(GrantType::Implicit, "https://c.example/cb"),
+            "response_type=token",
+        )
+        .unwrap();
+        assert_eq!(next_step(&req, false, false), Step::Login);
+        assert_eq!(next_step(&req, true, false), Step::Consent);
+        assert_eq!(next_step(&req, true, true), Step::Approve);
+        req.app.skip_authorization = true;
+        assert_eq!(next_step(&req, true, false), Step::Approve);
+        req.prompt.consent = true;
+        assert_eq!(next_step(&req, true, false), Step::Consent);
+        req.prompt = Prompt {
+            none: true,
+            ..Prompt::default()
+        };
+        assert_eq!(
+            next_step(&req, false, false),
+            Step::Fail(ErrorCode::LoginRequired)
+        );
+        req.app.skip_authorization = false;
+        assert_eq!(
+            next_step(&req, true, false),
+            Step::Fail(ErrorCode::ConsentRequired)
+        );
+        req.prompt = Prompt {
+            login: true,
+            ..Prompt::default()
+        };
+        assert_eq!(next_step(&req, true, true), Step::Login);
+    }
+
+    #[test]
+    fn covered_by_tokens() {
+        let now = Timestamp::now();
+        let tok = |scope: &str, expires: Timestamp| AccessToken {
+            id: 1,
+            user_id: Some(1),
+            source_refresh_token_id: None,
+            token_checksum: String::new(),
+            id_token_id: None,
+            application_id: Some(1),
+            grant_id: None,
+            expires,
+            scope: scope.into(),
+            created: now,
+        };
+        let read = Scopes::parse("read").unwrap();
+        let rw = Scopes::parse("read write").unwrap();
+        assert!(covered(&[tok("read write", now.add_secs(60))], &read, now));
+        assert!(!covered(&[tok("read", now.add_secs(60))], &rw, now));
+        assert!(!covered(&[tok("read write", now)], &read, now));
+        assert!(!covered(&[], &read, now));
+    }
+
+    #[test]
+    fn next_is_never_an_open_redirect() {
+        assert!(safe_next("../authorize/?client_id=x&scope=a+b", None).is_some());
+        assert!(safe_next("/o/authorize/?client_id=x", Some("/o")).is_some());
+        for bad in [
+            "https://evil.example/",
+            "//evil.example/",
+            "/\\evil.example",
+            "../../authorize/",
+            "../../../evil",
+            "..//evil.example",
+            "../",
+            "/o/authorize/",
+            "/other/authorize/",
+            "../auth orize/",
+            "../authorize/#x",
+            "javascript:alert(1)",
+        ] {
+            assert!(safe_next(bad, None).is_none(), "{bad}");
+        }
+        assert!(safe_next("/o/../evil/", Some("/o")).is_none());
+        assert!(safe_next("/other/authorize/", Some("/o")).is_none());
+        assert!(safe_next("//o/authorize/", Some("/o")).is_none());
+    }
+
+    #[test]
+    fn locations() {
+        let t = target();
+        assert_eq!(
+            location(&t, &[("code", "a b")]),
+            "https://c.example/cb?code=a+b&state=s+t"
+        );
+        let mut q = t.clone();
+        q.redirect_uri = "https://c.example/cb?x=1".into();
+        q.iss = Some("https://as.example".into());
+        assert_eq!(
+            location(&q, &[("code", "c")]),
+            "https://c.example/cb?x=1&code=c&state=s+t&iss=https%3A%2F%2Fas.example"
+        );
+        let mut f = t;
+        f.fragment = true;
+        f.state = None;
+        assert_eq!(
+            location(&f, &[("access_token", "t")]),
+            "https://c.example/cb#access_token=t"
+        );
+        let e = OAuthError::invalid_scope("The scope \"x\" is unknown\u{e9}.");
+        assert!(
+            error_location(&f, &e).contains("error_description=The+scope+%27x%27+is+unknown%3F.")
+        );
+    }
+
+    #[test]
+    fn authorize_again_drops_form_fields_and_prompt_login() {
+        let p = Params::parse(
+            b"client_id=a&csrfmiddlewaretoken=t&allow=1&prompt=login+consent&state=x",
+        );
+        assert_eq!(
+            authorize_again(&p),
+            "../authorize/?client_id=a&prompt=consent&state=x"
+        );
+        let p = Params::parse(b"client_id=a&prompt=login");
+        assert_eq!(authorize_again(&p), "../authorize/?client_id=a");
+        assert!(login_location(&p).starts_with("../login/?next=..%2Fauthorize%2F%3Fclient_id%3Da"));
+    }
+}

@@ -1,0 +1,202 @@
+//! `oauth-toolkit serve` and `createuser`, as a user runs them: the binary on a fresh
+//! SQLite file, a user and an application created with the CLI, a token from the token
+//! endpoint, the demo API called with it, and a graceful stop on SIGTERM.
+#![cfg(all(feature = "cli", unix))]
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+struct Db {
+    dir: tempfile::TempDir,
+}
+
+impl Db {
+    fn new() -> Self {
+        Db {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_oauth-toolkit"));
+        cmd.args(args)
+            .current_dir(self.dir.path())
+            .env(
+                "DATABASE_URL",
+                format!("sqlite://{}", self.dir.path().join("serve.db").display()),
+            )
+            .env("RUST_LOG", "info");
+        for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("OAUTH2_PROVIDER_")) {
+            cmd.env_remove(k);
+        }
+        cmd
+    }
+    fn run(&self, args: &[&str]) -> Output {
+        self.cmd(args).output().unwrap()
+    }
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[test]
+fn createuser_rules() {
+    let db = Db::new();
+    let ok = db.run(&[
+        "createuser",
+        "alice",
+        "--password",
+        "a-long-password",
+        "--email",
+        "a@example.com",
+    ]);
+    assert!(ok.status.success(), "{}", text(&ok.stderr));
+    assert!(
+        text(&ok.stdout).contains("Created user \"alice\""),
+        "{}",
+        text(&ok.stdout)
+    );
+    for (args, message) in [
+        (
+            &["createuser", "alice", "--password", "another-password"][..],
+            "already exists",
+        ),
+        (
+            &["createuser", "bob", "--password", "short"][..],
+            "at least 8 characters",
+        ),
+        (
+            &["createuser", "bad name", "--password", "a-long-password"][..],
+            "invalid username",
+        ),
+        (&["createuser", "carol"][..], "--password-stdin"),
+    ] {
+        let out = db.run(args);
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+        assert!(
+            text(&out.stderr).contains(message),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+    }
+    let mut child = db
+        .cmd(&["createuser", "dave", "--password-stdin"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"password-from-stdin\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(!text(&out.stdout).contains("password-from-stdin"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_end_to_end() {
+    let db = Db::new();
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let mut server = db
+        .cmd(&["serve", "--bind", &format!("127.0.0.1:{port}")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let http = reqwest::Client::new();
+    let start = Instant::now();
+    loop {
+        if http.get(format!("{base}/api/hello")).send().await.is_ok() {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "server did not start"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let out = db.run(&[
+        "createuser",
+        "alice",
+        "--password",
+        "choose-a-long-password",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = db.run(&[
+        "createapplication",
+        "confidential",
+        "client-credentials",
+        "--name",
+        "demo",
+        "--client-id",
+        "demo",
+        "--client-secret",
+        "demo-secret-change-me",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let res = http
+        .post(format!("{base}/o/token/"))
+        .basic_auth("demo", Some("demo-secret-change-me"))
+        .form(&[("grant_type", "client_credentials"), ("scope", "read")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let token: serde_json::Value = res.json().await.unwrap();
+    let access = token["access_token"].as_str().unwrap();
+    let res = http
+        .get(format!("{base}/api/hello"))
+        .bearer_auth(access)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(body["client_id"], "demo");
+    let res = http.get(format!("{base}/api/hello")).send().await.unwrap();
+    assert_eq!(res.status(), 401);
+    assert!(res.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .starts_with("Bearer"));
+
+    // SIGTERM: a graceful exit with status 0.
+    let pid = server.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let status = server.wait().unwrap();
+    let mut log = String::new();
+    std::io::Read::read_to_string(server.stderr.as_mut().unwrap(), &mut log).unwrap();
+    assert!(status.success(), "{status:?}\n{log}");
+    assert!(
+        log.contains("createuser"),
+        "empty database: the hint was printed\n{log}"
+    );
+    assert!(log.contains("shutting down"), "{log}");
+    assert!(
+        !log.contains("demo-secret-change-me") && !log.contains(access),
+        "no secret in the log"
+    );
+}
