@@ -6,6 +6,8 @@
 
 mod common;
 
+use common::html::{attr, hidden, hidden_fields, inputs};
+
 use std::path::Path;
 use std::sync::Arc;
 
@@ -177,76 +179,6 @@ fn param<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
         .iter()
         .find(|(k, _)| k == name)
         .map(|(_, v)| v.as_str())
-}
-
-fn unescape(s: &str) -> String {
-    s.replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&quot;", "\"")
-        .replace("&#x27;", "'")
-        .replace("&#39;", "'")
-        .replace("&#x2f;", "/")
-        .replace("&amp;", "&")
-}
-
-/// The attributes of every `<input>` of a page.
-fn inputs(html: &str) -> Vec<Vec<(String, String)>> {
-    let mut out = Vec::new();
-    let mut rest = html;
-    while let Some(i) = rest.find("<input") {
-        rest = &rest[i + "<input".len()..];
-        let end = rest.find('>').unwrap();
-        let mut tag = &rest[..end];
-        let mut attrs = Vec::new();
-        loop {
-            tag = tag.trim_start();
-            if tag.is_empty() {
-                break;
-            }
-            let name_end = tag
-                .find(|c: char| c == '=' || c.is_whitespace())
-                .unwrap_or(tag.len());
-            let name = tag[..name_end].to_string();
-            tag = &tag[name_end..];
-            if let Some(after) = tag.strip_prefix("=\"") {
-                let close = after.find('"').unwrap();
-                attrs.push((name, unescape(&after[..close])));
-                tag = &after[close + 1..];
-            } else {
-                attrs.push((name, String::new()));
-            }
-        }
-        out.push(attrs);
-        rest = &rest[end..];
-    }
-    out
-}
-
-fn attr<'a>(input: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    input
-        .iter()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.as_str())
-}
-
-fn hidden_fields(html: &str) -> Vec<(String, String)> {
-    inputs(html)
-        .iter()
-        .filter(|i| attr(i, "type") == Some("hidden"))
-        .map(|i| {
-            (
-                attr(i, "name").unwrap().to_string(),
-                attr(i, "value").unwrap_or_default().to_string(),
-            )
-        })
-        .collect()
-}
-
-fn hidden(html: &str, name: &str) -> Option<String> {
-    hidden_fields(html)
-        .into_iter()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v)
 }
 
 fn set_cookies(headers: &HeaderMap) -> Vec<String> {

@@ -956,6 +956,104 @@ async fn cors_for_allowed_origins(db: Db) {
     assert!(res.headers().get("access-control-allow-origin").is_none());
 }
 
+/// The authorization code flow as a web app runs it: the `oauth2` crate builds the
+/// authorize URL (PKCE S256, state), a browser (reqwest with a cookie jar) signs in on the
+/// login page and approves on the consent page, and the crate exchanges the code, calls
+/// the API and refreshes.
+async fn authorization_code_flow_with_the_oauth2_crate(db: Db) {
+    use common::html::hidden_fields;
+    use oauth2::{AuthUrl, AuthorizationCode, CsrfToken, PkceCodeChallenge, RedirectUrl};
+    let Some(srv) = start(db, Settings::default()).await else {
+        return;
+    };
+    let http = srv.http_fn();
+    let client = BasicClient::new(ClientId::new("code".into()))
+        .set_client_secret(ClientSecret::new("code-secret".into()))
+        .set_auth_uri(AuthUrl::new(srv.url("/o/authorize/")).unwrap())
+        .set_token_uri(TokenUrl::new(srv.url("/o/token/")).unwrap())
+        .set_redirect_uri(RedirectUrl::new(REDIRECT.into()).unwrap());
+    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+    let (url, state) = client
+        .authorize_url(CsrfToken::new_random)
+        .add_scope(Scope::new("read".into()))
+        .set_pkce_challenge(challenge)
+        .url();
+
+    let browser = reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let follow = |res: &reqwest::Response| -> reqwest::Url {
+        assert!(res.status().is_redirection(), "{}", res.status());
+        let location = res.headers()["location"].to_str().unwrap();
+        res.url().join(location).unwrap()
+    };
+    // Not signed in: the authorize request sends the browser to the login page.
+    let res = browser.get(url.clone()).send().await.unwrap();
+    let login_url = follow(&res);
+    assert!(login_url.path().ends_with("/o/login/"), "{login_url}");
+    let page = browser
+        .get(login_url.clone())
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let mut form = hidden_fields(&page);
+    assert!(form.iter().any(|(k, _)| k == "csrfmiddlewaretoken"));
+    form.push(("username".into(), "alice".into()));
+    form.push(("password".into(), "alice-password-1".into()));
+    let res = browser.post(login_url).form(&form).send().await.unwrap();
+    // Signed in: back to the authorize URL, which now shows the consent page.
+    let back = follow(&res);
+    let consent = browser.get(back).send().await.unwrap();
+    assert_eq!(consent.status(), 200);
+    let consent_url = consent.url().clone();
+    let page = consent.text().await.unwrap();
+    assert!(
+        page.contains("Reading scope"),
+        "the scope's description is listed"
+    );
+    let mut form = hidden_fields(&page);
+    form.push(("allow".into(), "Authorize".into()));
+    let res = browser.post(consent_url).form(&form).send().await.unwrap();
+    let callback = follow(&res);
+    assert!(callback.as_str().starts_with(REDIRECT), "{callback}");
+    let q: std::collections::HashMap<_, _> = callback.query_pairs().into_owned().collect();
+    assert_eq!(
+        q.get("state").map(String::as_str),
+        Some(state.secret().as_str())
+    );
+    let code = q.get("code").expect("code").clone();
+
+    let token = client
+        .exchange_code(AuthorizationCode::new(code.clone()))
+        .set_pkce_verifier(verifier)
+        .request_async(&http)
+        .await
+        .expect("code exchange");
+    assert_eq!(token.scopes().map(|s| s[0].as_str()), Some("read"));
+    let (s, v) = srv.hello(token.access_token().secret()).await;
+    assert_eq!((s, v["hello"].as_str()), (200, Some("alice")));
+    let refreshed = client
+        .exchange_refresh_token(token.refresh_token().unwrap())
+        .request_async(&http)
+        .await
+        .expect("refresh");
+    assert_eq!(srv.hello(refreshed.access_token().secret()).await.0, 200);
+    // The code is single-use: a second exchange fails and revokes what it issued.
+    let (_, verifier2) = PkceCodeChallenge::new_random_sha256();
+    assert!(client
+        .exchange_code(AuthorizationCode::new(code))
+        .set_pkce_verifier(verifier2)
+        .request_async(&http)
+        .await
+        .is_err());
+    assert_eq!(srv.hello(refreshed.access_token().secret()).await.0, 401);
+}
+
 macro_rules! on_both {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -981,4 +1079,5 @@ on_both!(
     grace_period_and_reuse_protection,
     introspection_endpoint_auth,
     cors_for_allowed_origins,
+    authorization_code_flow_with_the_oauth2_crate,
 );

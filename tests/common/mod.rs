@@ -5,6 +5,8 @@
 //! reason, unless `TOOLKIT_REQUIRE_POSTGRES=1` (as in CI), where a missing server fails.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod html;
+
 use tower_oauth_toolkit::store::sql::{SqlOptions, SqlStore};
 
 /// A migrated SQLite store on a fresh file in a temporary directory.
