@@ -2,7 +2,7 @@
 //! loopback, driven by the `oauth2` crate where a client library would be used and by raw
 //! requests for the error cases; the standalone server's demo API (`/api/hello`) checks
 //! the tokens. Every test runs on an SQLite file and on PostgreSQL.
-#![cfg(all(feature = "cli", feature = "postgres"))]
+#![cfg(all(feature = "cli", feature = "postgres", feature = "jwt"))]
 
 mod common;
 
@@ -1054,6 +1054,96 @@ async fn authorization_code_flow_with_the_oauth2_crate(db: Db) {
     assert_eq!(srv.hello(refreshed.access_token().secret()).await.0, 401);
 }
 
+/// ACCESS_TOKEN_FORMAT = "jwt": RFC 9068 access tokens that the crate's own JwtValidator
+/// accepts from the provider's JWKS, that are still stored (by checksum) so revocation and
+/// introspection work, and whose grace-period retry gives the same JWT back.
+async fn jwt_access_tokens(db: Db) {
+    use tower_oauth_toolkit::provider::oidc::keys::SigningKeys;
+    use tower_oauth_toolkit::resource::{JwtValidator, TokenValidator};
+    use tower_oauth_toolkit::settings::{AccessTokenFormat, Secret};
+    let mut settings = Settings::default();
+    settings.access_token_format = AccessTokenFormat::Jwt;
+    settings.oidc_rsa_private_key = Secret::new(include_str!("fixtures/rsa_private.pem"));
+    settings.oidc_iss_endpoint = "https://auth.example".into();
+    settings.oauth2_protected_resource_identifier = "https://api.example".into();
+    settings.refresh_token_grace_period_seconds = Duration::from_secs(60);
+    let jwks = SigningKeys::from_settings(&settings)
+        .unwrap()
+        .unwrap()
+        .jwks();
+    let Some(srv) = start(db, settings).await else {
+        return;
+    };
+    let (s, v, _) = srv
+        .token(
+            Some(("cc", "cc-secret")),
+            &[("grant_type", "client_credentials"), ("scope", "read")],
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let jwt = v["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(jwt.split('.').count(), 3, "a JWS: {jwt}");
+    let validator = JwtValidator::builder()
+        .jwks_json(&jwks.to_string())
+        .issuer("https://auth.example")
+        .audience(&["https://api.example"])
+        .build()
+        .unwrap();
+    let info = validator
+        .validate(jwt.clone())
+        .await
+        .expect("valid RFC 9068 token");
+    assert_eq!(info.client_id.as_deref(), Some("cc"));
+    assert_eq!(
+        info.sub.as_deref(),
+        Some("cc"),
+        "sub is the client without a user"
+    );
+    assert!(info.scopes.contains("read"));
+    assert_eq!(srv.hello(&jwt).await.0, 200, "the store knows it too");
+    assert_eq!(srv.introspect(&jwt).await["active"], true);
+    let (s, _, _) = srv
+        .post(
+            "/o/revoke_token/",
+            Some(("cc", "cc-secret")),
+            &[("token", jwt.as_str())],
+        )
+        .await;
+    assert_eq!(s, 200);
+    assert_eq!(srv.introspect(&jwt).await["active"], false);
+    assert_eq!(
+        srv.hello(&jwt).await.0,
+        401,
+        "revoked: the store-backed API refuses it"
+    );
+
+    // A user's token, refreshed twice with the same refresh token inside the grace period.
+    let (at, rt) = srv.password_pair().await;
+    let info = validator.validate(at).await.unwrap();
+    assert_eq!(info.username, None);
+    assert!(
+        info.sub.as_deref().unwrap().parse::<i64>().is_ok(),
+        "sub is the user id"
+    );
+    let form = [
+        ("grant_type", "refresh_token"),
+        ("refresh_token", rt.as_str()),
+    ];
+    let (s1, a, _) = srv.token(Some(("pw", "pw-secret")), &form).await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let (s2, b, _) = srv.token(Some(("pw", "pw-secret")), &form).await;
+    assert_eq!((s1, s2), (200, 200), "{a} / {b}");
+    assert_eq!(
+        a["access_token"], b["access_token"],
+        "same JWT a second later"
+    );
+    assert_eq!(a["refresh_token"], b["refresh_token"]);
+    validator
+        .validate(b["access_token"].as_str().unwrap().to_owned())
+        .await
+        .unwrap();
+}
+
 macro_rules! on_both {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -1080,4 +1170,5 @@ on_both!(
     introspection_endpoint_auth,
     cors_for_allowed_origins,
     authorization_code_flow_with_the_oauth2_crate,
+    jwt_access_tokens,
 );

@@ -28,7 +28,7 @@ pub struct ServeArgs {
     /// Address to listen on.
     #[arg(long, default_value = DEFAULT_BIND, value_name = "ADDR")]
     pub bind: SocketAddr,
-    /// The public URL of this server (e.g. https://auth.example.com): marks cookies
+    /// The public URL of this server (e.g. `https://auth.example.com`): marks cookies
     /// Secure when https, and becomes the OIDC issuer.
     #[arg(long, value_name = "URL")]
     pub issuer: Option<String>,

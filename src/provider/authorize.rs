@@ -541,11 +541,8 @@ fn issuer(settings: &Settings, configured: Option<&url::Url>, parts: &Parts) -> 
     if !settings.compliant_bcp_rfc9700_authz_response_iss {
         return None;
     }
-    if !settings.oidc_iss_endpoint.is_empty() {
-        return Some(settings.oidc_iss_endpoint.trim_end_matches('/').to_owned());
-    }
-    if let Some(url) = configured {
-        return Some(url.as_str().trim_end_matches('/').to_owned());
+    if let Some(issuer) = super::configured_issuer(settings, configured) {
+        return Some(issuer);
     }
     let host = parts
         .headers
@@ -834,7 +831,7 @@ async fn issue<S: Store, U: UserAuthenticator>(
         }
         ResponseType::Token => {
             let minted = grants::mint(
-                settings,
+                &inner.minter,
                 Issue {
                     app: &req.app,
                     user_id: Some(user.id),
@@ -845,7 +842,7 @@ async fn issue<S: Store, U: UserAuthenticator>(
                     values: None,
                     now,
                 },
-            );
+            )?;
             let issued = inner.store.issue_tokens(minted.tokens).await?;
             let answer = grants::response(minted.access, None, &issued, now);
             let expires_in = answer.expires_in.to_string();

@@ -48,6 +48,8 @@ pub mod client_auth;
 pub mod error;
 pub mod grants;
 pub mod introspect;
+#[cfg(feature = "jwt")]
+pub mod oidc;
 pub(crate) mod params;
 pub mod pkce;
 pub mod revoke;
@@ -121,6 +123,7 @@ pub(crate) fn hmac(key: &[u8; 32], parts: &[&[u8]]) -> [u8; 32] {
 /// Everything the endpoints share.
 pub(crate) struct Inner<S, U> {
     pub(crate) settings: Arc<Settings>,
+    pub(crate) minter: grants::Minter,
     pub(crate) store: Arc<S>,
     pub(crate) users: U,
     pub(crate) scopes: Arc<dyn ScopesBackend>,
@@ -295,9 +298,12 @@ impl<S: Store, U: UserAuthenticator> ProviderBuilder<S, U> {
         let scopes = self.settings.scopes_backend();
         let templates =
             templates::Templates::load(self.template_dir.as_deref()).map_err(ProviderBuildError)?;
+        let settings = Arc::new(self.settings);
+        let minter = build_minter(&settings, self.issuer.as_ref())?;
         Ok(Provider {
             inner: Arc::new(Inner {
-                settings: Arc::new(self.settings),
+                settings,
+                minter,
                 store: self.store,
                 users: self.users,
                 scopes,
@@ -314,5 +320,58 @@ impl<S: Store, U: UserAuthenticator> ProviderBuilder<S, U> {
                 templates,
             }),
         })
+    }
+}
+
+/// The issuer of JWTs: `OIDC_ISS_ENDPOINT`, else the configured public URL.
+pub(crate) fn configured_issuer(settings: &Settings, url: Option<&url::Url>) -> Option<String> {
+    if !settings.oidc_iss_endpoint.is_empty() {
+        return Some(settings.oidc_iss_endpoint.trim_end_matches('/').to_owned());
+    }
+    url.map(|u| u.as_str().trim_end_matches('/').to_owned())
+}
+
+fn build_minter(
+    settings: &Arc<Settings>,
+    issuer: Option<&url::Url>,
+) -> Result<grants::Minter, ProviderBuildError> {
+    use crate::settings::AccessTokenFormat;
+    match settings.access_token_format {
+        AccessTokenFormat::Opaque => Ok(grants::Minter::opaque(settings.clone())),
+        #[cfg(not(feature = "jwt"))]
+        AccessTokenFormat::Jwt => {
+            let _ = issuer;
+            Err(ProviderBuildError(
+                "ACCESS_TOKEN_FORMAT = \"jwt\" needs the crate's `jwt` feature".into(),
+            ))
+        }
+        #[cfg(feature = "jwt")]
+        AccessTokenFormat::Jwt => {
+            let keys = oidc::keys::SigningKeys::from_settings(settings)
+                .map_err(|e| ProviderBuildError(e.to_string()))?
+                .ok_or_else(|| {
+                    ProviderBuildError(
+                        "ACCESS_TOKEN_FORMAT = \"jwt\" needs OIDC_RSA_PRIVATE_KEY".into(),
+                    )
+                })?;
+            let issuer = configured_issuer(settings, issuer).ok_or_else(|| {
+                ProviderBuildError(
+                    "ACCESS_TOKEN_FORMAT = \"jwt\" needs an issuer: OIDC_ISS_ENDPOINT or the provider's issuer URL (--issuer)".into(),
+                )
+            })?;
+            let audience = if settings.oauth2_protected_resource_identifier.is_empty() {
+                issuer.clone()
+            } else {
+                settings.oauth2_protected_resource_identifier.clone()
+            };
+            Ok(grants::Minter::jwt(
+                settings.clone(),
+                grants::JwtAccess {
+                    keys: Arc::new(keys),
+                    issuer,
+                    audience,
+                },
+            ))
+        }
     }
 }

@@ -84,20 +84,27 @@ async fn token_request<S: Store, U: UserAuthenticator>(
         )));
     }
     let store = &*inner.store;
-    let settings = &inner.settings;
     match grant_type {
         "client_credentials" => {
-            grants::client_credentials::grant(store, settings, &*inner.scopes, &app, &params).await
-        }
-        "password" => {
-            grants::password::grant(store, &inner.users, settings, &*inner.scopes, &app, &params)
+            grants::client_credentials::grant(store, &inner.minter, &*inner.scopes, &app, &params)
                 .await
         }
+        "password" => {
+            grants::password::grant(
+                store,
+                &inner.users,
+                &inner.minter,
+                &*inner.scopes,
+                &app,
+                &params,
+            )
+            .await
+        }
         "authorization_code" => {
-            grants::authorization_code::grant(store, settings, &app, &params).await
+            grants::authorization_code::grant(store, &inner.minter, &app, &params).await
         }
         "refresh_token" => {
-            grants::refresh_token::grant(store, settings, &inner.keys.successor, &app, &params)
+            grants::refresh_token::grant(store, &inner.minter, &inner.keys.successor, &app, &params)
                 .await
         }
         _ => unreachable!("checked above"),

@@ -13,13 +13,12 @@ use crate::provider::error::OAuthError;
 use crate::provider::params::Params;
 use crate::provider::pkce;
 use crate::scope::Scopes;
-use crate::settings::Settings;
 use crate::store::Store;
 
 /// Exchanges the code of the request for tokens.
 pub(crate) async fn grant<S: Store>(
     store: &S,
-    settings: &Settings,
+    minter: &super::Minter,
     app: &Application,
     params: &Params,
 ) -> Result<TokenResponse, OAuthError> {
@@ -82,7 +81,7 @@ pub(crate) async fn grant<S: Store>(
     }
     let scope = Scopes::parse(&grant.scope).unwrap_or_default();
     let minted = mint(
-        settings,
+        minter,
         Issue {
             app,
             user_id: Some(grant.user_id),
@@ -93,7 +92,7 @@ pub(crate) async fn grant<S: Store>(
             values: None,
             now,
         },
-    );
+    )?;
     match store.redeem_grant(grant.id, now, minted.tokens).await? {
         Some(issued) => Ok(response(minted.access, minted.refresh, &issued, now)),
         // Another request used the code between our read and our write.

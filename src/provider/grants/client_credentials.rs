@@ -6,13 +6,12 @@ use crate::model::{Application, Timestamp};
 use crate::provider::error::OAuthError;
 use crate::provider::params::Params;
 use crate::scope::ScopesBackend;
-use crate::settings::Settings;
 use crate::store::Store;
 
 /// Issues an access token to `app`.
 pub(crate) async fn grant<S: Store>(
     store: &S,
-    settings: &Settings,
+    minter: &super::Minter,
     scopes: &dyn ScopesBackend,
     app: &Application,
     params: &Params,
@@ -25,7 +24,7 @@ pub(crate) async fn grant<S: Store>(
     let scope = requested_scopes(scopes, app, params)?;
     let now = Timestamp::now();
     let minted = mint(
-        settings,
+        minter,
         Issue {
             app,
             user_id: None,
@@ -36,7 +35,7 @@ pub(crate) async fn grant<S: Store>(
             values: None,
             now,
         },
-    );
+    )?;
     let issued = store.issue_tokens(minted.tokens).await?;
     Ok(response(minted.access, None, &issued, now))
 }

@@ -111,8 +111,91 @@ pub(crate) struct Issue<'a> {
     pub(crate) now: Timestamp,
 }
 
-pub(crate) fn mint(settings: &Settings, issue: Issue<'_>) -> Minted {
-    let (access, refresh) = match issue.values {
+/// Makes token values: random opaque strings, or RFC 9068 JWTs when
+/// `ACCESS_TOKEN_FORMAT = "jwt"`. Built once per provider.
+pub(crate) struct Minter {
+    pub(crate) settings: std::sync::Arc<Settings>,
+    #[cfg(feature = "jwt")]
+    jwt: Option<JwtAccess>,
+}
+
+/// What RFC 9068 access tokens need beyond the claims of one token.
+#[cfg(feature = "jwt")]
+pub(crate) struct JwtAccess {
+    pub(crate) keys: std::sync::Arc<crate::provider::oidc::keys::SigningKeys>,
+    pub(crate) issuer: String,
+    pub(crate) audience: String,
+}
+
+/// RFC 9068 §2.2 claims of a JWT access token.
+#[cfg(feature = "jwt")]
+#[derive(Serialize)]
+struct AccessClaims<'a> {
+    iss: &'a str,
+    exp: i64,
+    aud: &'a str,
+    sub: &'a str,
+    client_id: &'a str,
+    iat: i64,
+    jti: &'a str,
+    scope: &'a str,
+}
+
+impl Minter {
+    /// Opaque tokens only.
+    pub(crate) fn opaque(settings: std::sync::Arc<Settings>) -> Minter {
+        Minter {
+            settings,
+            #[cfg(feature = "jwt")]
+            jwt: None,
+        }
+    }
+
+    /// JWT access tokens signed with `keys`.
+    #[cfg(feature = "jwt")]
+    pub(crate) fn jwt(settings: std::sync::Arc<Settings>, jwt: JwtAccess) -> Minter {
+        Minter {
+            settings,
+            jwt: Some(jwt),
+        }
+    }
+
+    /// The value of an access token. `seed` is random for a new token; a JWT's `jti` is
+    /// the seed, so equal inputs give the same JWT (RS256 signatures are deterministic):
+    /// what grace-period retries rely on.
+    #[cfg_attr(not(feature = "jwt"), allow(unused_variables))]
+    pub(crate) fn access_value(
+        &self,
+        app: &Application,
+        user_id: Option<i64>,
+        scope: &str,
+        iat: Timestamp,
+        exp: Timestamp,
+        seed: String,
+    ) -> Result<String, OAuthError> {
+        #[cfg(feature = "jwt")]
+        if let Some(jwt) = &self.jwt {
+            let user = user_id.map(|u| u.to_string());
+            let claims = AccessClaims {
+                iss: &jwt.issuer,
+                exp: exp.unix(),
+                aud: &jwt.audience,
+                // RFC 9068 §2.2: the client itself when there is no resource owner.
+                sub: user.as_deref().unwrap_or(&app.client_id),
+                client_id: &app.client_id,
+                iat: iat.unix(),
+                jti: &seed,
+                scope,
+            };
+            return jwt.keys.sign("at+jwt", &claims).map_err(OAuthError::server);
+        }
+        Ok(seed)
+    }
+}
+
+pub(crate) fn mint(minter: &Minter, issue: Issue<'_>) -> Result<Minted, OAuthError> {
+    let settings = &*minter.settings;
+    let (seed, refresh) = match issue.values {
         Some((a, r)) => (a, Some(r)),
         None => (
             crate::generators::generate_access_token(settings),
@@ -122,6 +205,9 @@ pub(crate) fn mint(settings: &Settings, issue: Issue<'_>) -> Minted {
         ),
     };
     let refresh = if issue.with_refresh { refresh } else { None };
+    let expires = issue.now.plus(settings.access_token_expire_seconds);
+    let scope = issue.scope.to_string();
+    let access = minter.access_value(issue.app, issue.user_id, &scope, issue.now, expires, seed)?;
     let tokens = IssueTokens {
         access: NewAccessToken {
             token_checksum: token_checksum(&access),
@@ -130,8 +216,8 @@ pub(crate) fn mint(settings: &Settings, issue: Issue<'_>) -> Minted {
             source_refresh_token_id: None,
             id_token_id: None,
             grant_id: issue.grant_id,
-            expires: issue.now.plus(settings.access_token_expire_seconds),
-            scope: issue.scope.to_string(),
+            expires,
+            scope,
             created: issue.now,
         },
         refresh: refresh.as_ref().map(|r| NewRefreshToken {
@@ -144,11 +230,11 @@ pub(crate) fn mint(settings: &Settings, issue: Issue<'_>) -> Minted {
         }),
         id_token: None,
     };
-    Minted {
+    Ok(Minted {
         access,
         refresh,
         tokens,
-    }
+    })
 }
 
 pub(crate) fn response(

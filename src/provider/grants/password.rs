@@ -8,19 +8,18 @@ use crate::provider::error::OAuthError;
 use crate::provider::params::Params;
 use crate::provider::users::UserAuthenticator;
 use crate::scope::ScopesBackend;
-use crate::settings::Settings;
 use crate::store::Store;
 
 /// Issues an access and a refresh token for the user named in the request.
 pub(crate) async fn grant<S: Store, U: UserAuthenticator>(
     store: &S,
     users: &U,
-    settings: &Settings,
+    minter: &super::Minter,
     scopes: &dyn ScopesBackend,
     app: &Application,
     params: &Params,
 ) -> Result<TokenResponse, OAuthError> {
-    if settings.compliant_bcp_rfc9700_password_grant {
+    if minter.settings.compliant_bcp_rfc9700_password_grant {
         return Err(OAuthError::new(
             crate::provider::error::ErrorCode::UnsupportedGrantType,
             "The password grant is disabled (RFC 9700 §2.4).",
@@ -35,7 +34,7 @@ pub(crate) async fn grant<S: Store, U: UserAuthenticator>(
         .ok_or_else(|| OAuthError::invalid_grant("Invalid credentials given."))?;
     let now = Timestamp::now();
     let minted = mint(
-        settings,
+        minter,
         Issue {
             app,
             user_id: Some(user.id),
@@ -46,7 +45,7 @@ pub(crate) async fn grant<S: Store, U: UserAuthenticator>(
             values: None,
             now,
         },
-    );
+    )?;
     let issued = store.issue_tokens(minted.tokens).await?;
     Ok(response(minted.access, minted.refresh, &issued, now))
 }

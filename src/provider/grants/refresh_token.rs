@@ -25,7 +25,6 @@ use crate::model::{Application, RefreshToken, Timestamp};
 use crate::provider::error::OAuthError;
 use crate::provider::params::Params;
 use crate::scope::Scopes;
-use crate::settings::Settings;
 use crate::store::{Store, StoreError};
 
 fn invalid() -> OAuthError {
@@ -35,11 +34,12 @@ fn invalid() -> OAuthError {
 /// Refreshes with the token of the request.
 pub(crate) async fn grant<S: Store>(
     store: &S,
-    settings: &Settings,
+    minter: &super::Minter,
     successor_key: &[u8; 32],
     app: &Application,
     params: &Params,
 ) -> Result<TokenResponse, OAuthError> {
+    let settings = &*minter.settings;
     let presented = params.require("refresh_token")?;
     let requested = params
         .get("scope")?
@@ -57,7 +57,7 @@ pub(crate) async fn grant<S: Store>(
     }
     let now = Timestamp::now();
     if rt.revoked.is_some() {
-        return revoked(store, settings, successor_key, &rt, presented, now).await;
+        return revoked(store, minter, app, successor_key, &rt, presented, now).await;
     }
     if let Some(idle) = settings.refresh_token_expire_seconds {
         if rt.created.plus(idle).unix() <= now.unix() {
@@ -83,7 +83,7 @@ pub(crate) async fn grant<S: Store>(
     let values = grace.then(|| successor_values(successor_key, presented));
     let rotate = settings.rotate_refresh_token;
     let minted = mint(
-        settings,
+        minter,
         Issue {
             app,
             user_id: rt.user_id,
@@ -94,7 +94,7 @@ pub(crate) async fn grant<S: Store>(
             values,
             now,
         },
-    );
+    )?;
     if !rotate {
         let access = store
             .replace_access_token(rt.id, minted.tokens.access)
@@ -121,7 +121,7 @@ pub(crate) async fn grant<S: Store>(
                 .find_refresh_token(&token_checksum(presented))
                 .await?
                 .ok_or_else(invalid)?;
-            revoked(store, settings, successor_key, &rt, presented, now).await
+            revoked(store, minter, app, successor_key, &rt, presented, now).await
         }
         Err(e) => Err(e.into()),
     }
@@ -137,17 +137,29 @@ fn successor_values(key: &[u8; 32], presented: &str) -> (String, String) {
 /// A revoked refresh token was presented: the grace-period retry, or reuse.
 async fn revoked<S: Store>(
     store: &S,
-    settings: &Settings,
+    minter: &super::Minter,
+    app: &Application,
     successor_key: &[u8; 32],
     rt: &RefreshToken,
     presented: &str,
     now: Timestamp,
 ) -> Result<TokenResponse, OAuthError> {
+    let settings = &*minter.settings;
     let grace = settings.refresh_token_grace_period_seconds;
     let revoked_at = rt.revoked.unwrap_or(now);
     if !grace.is_zero() && revoked_at.plus(grace).unix() >= now.unix() {
         if let Some((access, refresh)) = store.find_successor(rt.id).await? {
-            let (a, r) = successor_values(successor_key, presented);
+            let (seed, r) = successor_values(successor_key, presented);
+            // The successor's value again: the derived seed, or the JWT made from it and
+            // the stored row (same claims, same deterministic signature).
+            let a = minter.access_value(
+                app,
+                access.user_id,
+                &access.scope,
+                access.created,
+                access.expires,
+                seed,
+            )?;
             let refresh_matches = refresh.as_ref().is_some_and(|s| {
                 s.revoked.is_none()
                     && constant_time_eq(s.token_checksum.as_bytes(), token_checksum(&r).as_bytes())
