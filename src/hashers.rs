@@ -269,3 +269,38 @@ mod tests {
         assert_eq!(SecretHasher::from_setting("md5"), None);
     }
 }
+
+/// The slow-hash pool: at most one Argon2/PBKDF2 computation per CPU at a time, off the
+/// async workers. Without a bound, a flood of wrong passwords or secrets (never cached)
+/// would start one 19 MiB Argon2 run per request on tokio's blocking pool (up to 512
+/// threads). Callers wait up to [`HASH_WAIT`] for a turn.
+fn hash_permits() -> &'static tokio::sync::Semaphore {
+    static PERMITS: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
+    PERMITS.get_or_init(|| {
+        let cpus = std::thread::available_parallelism().map_or(2, |n| n.get());
+        tokio::sync::Semaphore::new(cpus)
+    })
+}
+
+/// How long a request waits for a turn in the slow-hash pool before giving up.
+pub const HASH_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// The slow-hash pool had no turn within [`HASH_WAIT`]: the server is overloaded.
+#[derive(Debug, Clone, Copy, thiserror::Error)]
+#[error("too many password checks at once; try again")]
+pub struct HashPoolBusy;
+
+/// Runs `f` (a hash verification) in the bounded slow-hash pool.
+pub async fn in_hash_pool<T, F>(f: F) -> Result<T, HashPoolBusy>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    let _permit = tokio::time::timeout(HASH_WAIT, hash_permits().acquire())
+        .await
+        .map_err(|_| HashPoolBusy)?
+        .map_err(|_| HashPoolBusy)?;
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|_| HashPoolBusy)
+}

@@ -832,7 +832,17 @@ async fn introspection_endpoint_auth(db: Db) {
         .await
         .unwrap();
     assert_eq!(res.status(), 401);
-    // A Bearer token without the introspection scope: 401; with it: allowed (GET too).
+    // A public client id is no credential (RFC 7662 §2.1).
+    let (s, v, _) = srv
+        .post(
+            "/o/introspect/",
+            None,
+            &[("client_id", "pub-pw"), ("token", at.as_str())],
+        )
+        .await;
+    assert_eq!((s, err(&v)), (401, "invalid_client"), "public client");
+    // A Bearer token without the introspection scope: 403 insufficient_scope (RFC 6750);
+    // a bad one: 401 invalid_token; with the scope: allowed (GET too).
     let res = srv
         .http
         .post(srv.url("/o/introspect/"))
@@ -841,7 +851,28 @@ async fn introspection_endpoint_auth(db: Db) {
         .send()
         .await
         .unwrap();
+    assert_eq!(res.status(), 403);
+    let www = res.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        www.contains("insufficient_scope") && www.contains("introspection"),
+        "{www}"
+    );
+    let res = srv
+        .http
+        .post(srv.url("/o/introspect/"))
+        .bearer_auth("no-such-token")
+        .form(&[("token", at.as_str())])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 401);
+    assert!(res.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .contains("invalid_token"));
     let mut settings = Settings::default();
     settings
         .scopes
@@ -1144,6 +1175,111 @@ async fn jwt_access_tokens(db: Db) {
         .unwrap();
 }
 
+/// Fixes from the security review: deactivated users, rotation off with a grace period,
+/// unknown revocation hints, oversized requests.
+async fn review_regressions(db: Db) {
+    let mut settings = Settings::default();
+    settings.rotate_refresh_token = false;
+    settings.refresh_token_grace_period_seconds = Duration::from_secs(30);
+    let Some(srv) = start(db, settings).await else {
+        return;
+    };
+    let pw = Some(("pw", "pw-secret"));
+    // Without rotation each refresh gives a new access token, even with a grace period.
+    let (_, rt) = srv.password_pair().await;
+    let form = [
+        ("grant_type", "refresh_token"),
+        ("refresh_token", rt.as_str()),
+    ];
+    let (s1, a, _) = srv.token(pw, &form).await;
+    let (s2, b, _) = srv.token(pw, &form).await;
+    assert_eq!((s1, s2), (200, 200));
+    assert_ne!(
+        a["access_token"], b["access_token"],
+        "no derived, repeated access token"
+    );
+    assert_eq!(
+        b["refresh_token"].as_str(),
+        Some(rt.as_str()),
+        "same refresh token (DOT)"
+    );
+    let at = b["access_token"].as_str().unwrap().to_owned();
+    // A deactivated user: introspection says inactive, refresh and code exchange fail.
+    let alice = srv
+        .store
+        .find_user_by_username("alice")
+        .await
+        .unwrap()
+        .unwrap();
+    let code = srv.code("code", Some((VERIFIER, "plain")), 60).await;
+    assert!(srv.store.set_user_active(alice.id, false).await.unwrap());
+    assert_eq!(srv.introspect(&at).await["active"], false);
+    assert_eq!(srv.introspect(&rt).await["active"], false);
+    let (s, v, _) = srv.token(pw, &form).await;
+    assert_eq!(
+        (s, err(&v)),
+        (400, "invalid_grant"),
+        "refresh for an inactive user"
+    );
+    let (s, v, _) = srv
+        .token(
+            Some(("code", "code-secret")),
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", code.as_str()),
+                ("redirect_uri", REDIRECT),
+                ("code_verifier", VERIFIER),
+            ],
+        )
+        .await;
+    assert_eq!(
+        (s, err(&v)),
+        (400, "invalid_grant"),
+        "code of an inactive user"
+    );
+    let (s, v, _) = srv
+        .token(
+            pw,
+            &[
+                ("grant_type", "password"),
+                ("username", "alice"),
+                ("password", "alice-password-1"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        (s, err(&v)),
+        (400, "invalid_grant"),
+        "password grant for an inactive user"
+    );
+    assert!(srv.store.set_user_active(alice.id, true).await.unwrap());
+    assert_eq!(srv.introspect(&at).await["active"], true, "reactivated");
+    // An unknown token_type_hint is ignored (RFC 7009 §2.1): the token is revoked.
+    let (s, _, _) = srv
+        .post(
+            "/o/revoke_token/",
+            pw,
+            &[("token", at.as_str()), ("token_type_hint", "id_token")],
+        )
+        .await;
+    assert_eq!(s, 200);
+    assert_eq!(srv.introspect(&at).await["active"], false);
+    // Too many parameters; a body over the limit.
+    let many: Vec<(String, String)> = (0..150).map(|i| (format!("k{i}"), "v".into())).collect();
+    let mut form: Vec<(&str, &str)> = many.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    form.push(("grant_type", "client_credentials"));
+    let (s, v, _) = srv.token(Some(("cc", "cc-secret")), &form).await;
+    assert_eq!((s, err(&v)), (400, "invalid_request"), "{v}");
+    let big = "x".repeat(100 * 1024);
+    let (s, _, _) = srv
+        .token(
+            Some(("cc", "cc-secret")),
+            &[("grant_type", "client_credentials"), ("pad", big.as_str())],
+        )
+        .await;
+    assert_eq!(s, 413, "body over 64 KiB");
+}
+
 macro_rules! on_both {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -1171,4 +1307,5 @@ on_both!(
     cors_for_allowed_origins,
     authorization_code_flow_with_the_oauth2_crate,
     jwt_access_tokens,
+    review_regressions,
 );

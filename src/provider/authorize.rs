@@ -84,7 +84,7 @@ use super::error::{ErrorCode, OAuthError};
 use super::grants::{self, Issue};
 use super::params::Params;
 use super::pkce;
-use super::session::{is_https, Visitor};
+use super::session::Visitor;
 use super::users::{AuthenticatedUser, UserAuthenticator};
 use super::Provider;
 use crate::crypto::token_checksum;
@@ -216,20 +216,17 @@ pub(crate) struct AuthRequest {
     pub(crate) approval: ApprovalPrompt,
 }
 
-/// The names sent more than once, the consent form's own fields excepted.
+/// The names sent more than once, the consent form's own fields excepted (linear: a
+/// request with thousands of parameters costs no more than reading them).
 fn repeated(params: &Params) -> Vec<&str> {
-    let mut seen: Vec<&str> = Vec::new();
+    let mut seen = std::collections::HashSet::with_capacity(params.pairs().len());
     let mut twice: Vec<&str> = Vec::new();
     for (k, _) in params.pairs() {
         if CONTROL_FIELDS.contains(&k.as_str()) {
             continue;
         }
-        if seen.contains(&k.as_str()) {
-            if !twice.contains(&k.as_str()) {
-                twice.push(k);
-            }
-        } else {
-            seen.push(k);
+        if !seen.insert(k.as_str()) && !twice.contains(&k.as_str()) {
+            twice.push(k);
         }
     }
     twice
@@ -535,27 +532,14 @@ fn check_rest(
     ))
 }
 
-/// RFC 9207 `iss`: `OIDC_ISS_ENDPOINT`, the provider's issuer URL, or this server's URL
-/// and mount path.
-fn issuer(settings: &Settings, configured: Option<&url::Url>, parts: &Parts) -> Option<String> {
+/// RFC 9207 `iss`: `OIDC_ISS_ENDPOINT` or the provider's issuer URL (the builder refuses
+/// the setting without one: an `iss` taken from the request's Host header would be the
+/// client's choice).
+fn issuer(settings: &Settings, configured: Option<&url::Url>, _parts: &Parts) -> Option<String> {
     if !settings.compliant_bcp_rfc9700_authz_response_iss {
         return None;
     }
-    if let Some(issuer) = super::configured_issuer(settings, configured) {
-        return Some(issuer);
-    }
-    let host = parts
-        .headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .or_else(|| parts.uri.authority().map(|a| a.as_str()))?;
-    let scheme = if is_https(&parts.headers, &parts.uri, settings, None) {
-        "https"
-    } else {
-        "http"
-    };
-    let prefix = literal_prefix(parts).unwrap_or_default();
-    Some(format!("{scheme}://{host}{prefix}"))
+    super::configured_issuer(settings, configured)
 }
 
 /// The path the router is mounted at, when it is a literal path (`/o`).

@@ -25,7 +25,7 @@ use sha2::{Digest, Sha256};
 
 use super::error::OAuthError;
 use super::params::Params;
-use crate::hashers::check_client_secret;
+use crate::hashers::{check_client_secret, in_hash_pool, HashPoolBusy};
 use crate::model::Application;
 use crate::store::Store;
 
@@ -33,6 +33,7 @@ use crate::store::Store;
 #[derive(Clone)]
 pub struct Applications {
     cache: Option<Cache<String, Arc<Application>>>,
+    origins: Option<Cache<(), Arc<std::collections::HashSet<String>>>>,
 }
 
 impl Applications {
@@ -45,6 +46,32 @@ impl Applications {
                     .time_to_live(ttl)
                     .build()
             }),
+            origins: (!ttl.is_zero())
+                .then(|| Cache::builder().max_capacity(1).time_to_live(ttl).build()),
+        }
+    }
+
+    /// Every origin some application allows (CORS preflights, which name no client):
+    /// read from the store at most once per cache lifetime, so a flood of `OPTIONS`
+    /// requests is not a flood of table scans.
+    pub(crate) async fn allowed_origins<S: Store>(
+        &self,
+        store: &S,
+    ) -> Result<Arc<std::collections::HashSet<String>>, OAuthError> {
+        let load = || async {
+            let apps = store.list_applications().await?;
+            Ok::<_, OAuthError>(Arc::new(
+                apps.iter()
+                    .flat_map(|a| a.allowed_origin_list().map(str::to_owned))
+                    .collect(),
+            ))
+        };
+        match &self.origins {
+            None => load().await,
+            Some(cache) => cache
+                .try_get_with((), load())
+                .await
+                .map_err(|e| (*e).clone()),
         }
     }
 
@@ -116,31 +143,58 @@ impl VerifiedSecrets {
 
     /// Whether `secret` is the secret of `app` (constant time; the slow hash off the async
     /// workers, at most once per TTL per distinct secret).
-    pub async fn check(&self, app: &Application, secret: &str) -> bool {
+    pub async fn check(&self, app: &Application, secret: &str) -> Result<bool, HashPoolBusy> {
         let Some(cache) = &self.cache else {
-            return verify_blocking(app.clone(), secret.to_owned()).await;
+            return verify_in_pool(app.clone(), secret.to_owned()).await;
         };
         let key = Self::key(app, secret);
         if cache.contains_key(&key) {
-            return true;
+            return Ok(true);
         }
-        cache
+        let outcome = cache
             .try_get_with(key, async {
-                if verify_blocking(app.clone(), secret.to_owned()).await {
-                    Ok(())
-                } else {
-                    Err(())
+                match verify_in_pool(app.clone(), secret.to_owned()).await {
+                    Ok(true) => Ok(()),
+                    Ok(false) => Err(None),
+                    Err(busy) => Err(Some(busy)),
                 }
             })
-            .await
-            .is_ok()
+            .await;
+        match outcome {
+            Ok(()) => Ok(true),
+            Err(e) => match *e {
+                Some(busy) => Err(busy),
+                None => Ok(false),
+            },
+        }
     }
 }
 
-async fn verify_blocking(app: Application, secret: String) -> bool {
-    tokio::task::spawn_blocking(move || check_client_secret(&app, &secret))
-        .await
-        .unwrap_or(false)
+async fn verify_in_pool(app: Application, secret: String) -> Result<bool, HashPoolBusy> {
+    in_hash_pool(move || check_client_secret(&app, &secret)).await
+}
+
+/// Costs what checking a hashed secret costs, for requests naming an unknown client, so
+/// that timing does not tell which client ids exist.
+async fn decoy_check(secret: &str) {
+    static DECOY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let stored = DECOY
+        .get_or_init(|| {
+            crate::hashers::hash_secret("decoy", crate::hashers::SecretHasher::Argon2)
+                .unwrap_or_default()
+        })
+        .clone();
+    let secret = secret.to_owned();
+    let _ = in_hash_pool(move || crate::hashers::verify_secret(&secret, &stored)).await;
+}
+
+impl From<HashPoolBusy> for OAuthError {
+    fn from(_: HashPoolBusy) -> Self {
+        OAuthError::new(
+            super::error::ErrorCode::TemporarilyUnavailable,
+            "The server is busy checking credentials; try again.",
+        )
+    }
 }
 
 impl std::fmt::Debug for VerifiedSecrets {
@@ -151,11 +205,20 @@ impl std::fmt::Debug for VerifiedSecrets {
     }
 }
 
-/// The credentials a request presents.
-#[derive(Debug, PartialEq, Eq)]
+/// The credentials a request presents. `Debug` hides the secret.
+#[derive(PartialEq, Eq)]
 pub(crate) struct Credentials {
     pub(crate) client_id: String,
     pub(crate) secret: Option<String>,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials")
+            .field("client_id", &self.client_id)
+            .field("secret", &self.secret.as_ref().map(|_| "[redacted]"))
+            .finish()
+    }
 }
 
 /// Reads the client's credentials from the `Authorization: Basic` header or the body;
@@ -246,12 +309,14 @@ pub(crate) async fn authenticate_credentials<S: Store>(
     creds: Credentials,
 ) -> Result<Arc<Application>, OAuthError> {
     let failed = || OAuthError::invalid_client("Client authentication failed.");
-    let app = applications
-        .get(store, &creds.client_id)
-        .await?
-        .ok_or_else(failed)?;
+    let Some(app) = applications.get(store, &creds.client_id).await? else {
+        if let Some(secret) = &creds.secret {
+            decoy_check(secret).await;
+        }
+        return Err(failed());
+    };
     match creds.secret {
-        Some(secret) if app.client_secret.is_empty() || !secrets.check(&app, &secret).await => {
+        Some(secret) if app.client_secret.is_empty() || !secrets.check(&app, &secret).await? => {
             return Err(failed())
         }
         Some(_) => {}

@@ -66,12 +66,54 @@ async fn answer<S: Store, U: UserAuthenticator>(
     res
 }
 
+/// Why a caller may not introspect.
+enum Denied {
+    /// Client authentication failed (RFC 6749 §5.2).
+    Client(OAuthError),
+    /// The Bearer token is bad (401 `invalid_token`) or lacks the scope (403
+    /// `insufficient_scope`), answered per RFC 6750 §3.
+    Bearer(StatusCode, &'static str, &'static str),
+}
+
+impl From<OAuthError> for Denied {
+    fn from(e: OAuthError) -> Self {
+        Denied::Client(e)
+    }
+}
+
+impl IntoResponse for Denied {
+    fn into_response(self) -> Response {
+        match self {
+            Denied::Client(e) => e.into_response(),
+            Denied::Bearer(status, code, description) => {
+                let mut res = json_response(
+                    status,
+                    json!({"error": code, "error_description": description}).to_string(),
+                );
+                let challenge = if code == "insufficient_scope" {
+                    format!("Bearer error=\"{code}\", scope=\"{INTROSPECTION_SCOPE}\"")
+                } else {
+                    format!("Bearer error=\"{code}\"")
+                };
+                if let Ok(v) = http::HeaderValue::from_str(&challenge) {
+                    res.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+                }
+                no_store(&mut res);
+                res
+            }
+        }
+    }
+}
+
+/// A resource server may introspect when it authenticates as a *confidential* client
+/// (a public client id is no secret: RFC 7662 §2.1 requires authorization) or presents a
+/// live Bearer token with the `introspection` scope (DOT).
 async fn caller_is_authorized<S: Store, U: UserAuthenticator>(
     p: &Provider<S, U>,
     headers: &HeaderMap,
     params: &Params,
     app_out: &mut Option<std::sync::Arc<Application>>,
-) -> Result<(), OAuthError> {
+) -> Result<(), Denied> {
     let bearer = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -79,27 +121,37 @@ async fn caller_is_authorized<S: Store, U: UserAuthenticator>(
         .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
         .map(|(_, t)| t.trim());
     if let Some(token) = bearer {
-        let ok = match p
+        let found = p
             .inner
             .store
             .find_access_token(&token_checksum(token))
-            .await?
-        {
-            Some(d) => {
-                !d.token.is_expired(Timestamp::now())
-                    && d.token.scope.split(' ').any(|s| s == INTROSPECTION_SCOPE)
+            .await
+            .map_err(OAuthError::from)?;
+        return match found {
+            Some(d) if !d.token.is_expired(Timestamp::now()) => {
+                if d.token.scope.split(' ').any(|s| s == INTROSPECTION_SCOPE) {
+                    Ok(())
+                } else {
+                    Err(Denied::Bearer(
+                        StatusCode::FORBIDDEN,
+                        "insufficient_scope",
+                        "The token lacks the introspection scope.",
+                    ))
+                }
             }
-            None => false,
-        };
-        return if ok {
-            Ok(())
-        } else {
-            Err(OAuthError::invalid_client(
-                "The Bearer token is invalid or lacks the introspection scope.",
-            ))
+            _ => Err(Denied::Bearer(
+                StatusCode::UNAUTHORIZED,
+                "invalid_token",
+                "The access token is invalid or expired.",
+            )),
         };
     }
     let app = client_auth::authenticate(&p.inner, headers, params).await?;
+    if !app.is_confidential() {
+        return Err(
+            OAuthError::invalid_client("Only confidential clients may introspect tokens.").into(),
+        );
+    }
     *app_out = Some(app);
     Ok(())
 }
@@ -109,21 +161,25 @@ async fn introspect<S: Store, U: UserAuthenticator>(
     headers: &HeaderMap,
     params: &Params,
     app_out: &mut Option<std::sync::Arc<Application>>,
-) -> Result<Value, OAuthError> {
+) -> Result<Value, Denied> {
     caller_is_authorized(p, headers, params, app_out).await?;
     let token = params.require("token")?;
     let refresh_first = params.get("token_type_hint")? == Some("refresh_token");
-    let aud = &p.inner.settings.oauth2_protected_resource_identifier;
-    introspect_token(&*p.inner.store, token, refresh_first, aud).await
+    Ok(introspect_token(&*p.inner.store, &p.inner.settings, token, refresh_first).await?)
 }
 
 /// The RFC 7662 answer for `token` (library entry point of the endpoint).
+///
+/// A token of a user who was deactivated or removed is inactive, as is a refresh token
+/// unused for longer than `REFRESH_TOKEN_EXPIRE_SECONDS` (its `exp` is the end of that
+/// idle window).
 pub async fn introspect_token<S: Store>(
     store: &S,
+    settings: &crate::settings::Settings,
     token: &str,
     refresh_first: bool,
-    audience: &str,
 ) -> Result<Value, OAuthError> {
+    let audience = settings.oauth2_protected_resource_identifier.as_str();
     let checksum = token_checksum(token);
     let now = Timestamp::now();
     for refresh in [refresh_first, !refresh_first] {
@@ -132,6 +188,15 @@ pub async fn introspect_token<S: Store>(
                 continue;
             };
             if rt.revoked.is_some() {
+                return Ok(inactive());
+            }
+            let idle_end = settings
+                .refresh_token_expire_seconds
+                .map(|idle| rt.created.plus(idle).unix());
+            if idle_end.is_some_and(|end| end <= now.unix()) {
+                return Ok(inactive());
+            }
+            if !user_is_active(store, rt.user_id).await? {
                 return Ok(inactive());
             }
             let Some(app) = store.find_application(rt.application_id).await? else {
@@ -146,6 +211,9 @@ pub async fn introspect_token<S: Store>(
             m.insert("token_type".into(), "refresh_token".into());
             m.insert("client_id".into(), app.client_id.into());
             m.insert("iat".into(), rt.created.unix().into());
+            if let Some(end) = idle_end {
+                m.insert("exp".into(), end.into());
+            }
             if let Some(at) = at {
                 m.insert("scope".into(), at.scope.into());
             }
@@ -157,7 +225,7 @@ pub async fn introspect_token<S: Store>(
         let Some(d) = store.find_access_token(&checksum).await? else {
             continue;
         };
-        if d.token.is_expired(now) {
+        if d.token.is_expired(now) || !user_is_active(store, d.token.user_id).await? {
             return Ok(inactive());
         }
         let mut m = Map::new();
@@ -193,6 +261,14 @@ async fn add_user<S: Store>(
         m.insert("username".into(), u.username.into());
     }
     Ok(())
+}
+
+/// Whether the token's user (if any) still exists and is active.
+async fn user_is_active<S: Store>(store: &S, user_id: Option<i64>) -> Result<bool, OAuthError> {
+    match user_id {
+        None => Ok(true),
+        Some(id) => Ok(store.find_user(id).await?.is_some_and(|u| u.is_active)),
+    }
 }
 
 fn inactive() -> Value {

@@ -74,6 +74,9 @@ use crate::scope::ScopesBackend;
 use crate::settings::Settings;
 use crate::store::Store;
 
+/// The largest request body the endpoints read (forms of a few parameters): 64 KiB.
+pub const MAX_BODY: usize = 64 * 1024;
+
 /// Why a provider could not be built.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
@@ -219,6 +222,8 @@ impl<S: Store, U: UserAuthenticator> Provider<S, U> {
                     .post(introspect::introspect_post::<S, U>)
                     .options(token::preflight::<S, U>),
             )
+            // Every endpoint takes a small form: refuse large bodies before reading them.
+            .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
             .with_state(self.clone())
     }
 }
@@ -299,6 +304,15 @@ impl<S: Store, U: UserAuthenticator> ProviderBuilder<S, U> {
         let templates =
             templates::Templates::load(self.template_dir.as_deref()).map_err(ProviderBuildError)?;
         let settings = Arc::new(self.settings);
+        if settings.compliant_bcp_rfc9700_authz_response_iss
+            && configured_issuer(&settings, self.issuer.as_ref()).is_none()
+        {
+            // Deriving `iss` from the request's Host header would let a client choose it,
+            // which defeats RFC 9207's mix-up protection.
+            return Err(ProviderBuildError(
+                "COMPLIANT_BCP_RFC9700_AUTHZ_RESPONSE_ISS needs a fixed issuer: OIDC_ISS_ENDPOINT or the provider's issuer URL (--issuer)".into(),
+            ));
+        }
         let minter = build_minter(&settings, self.issuer.as_ref())?;
         Ok(Provider {
             inner: Arc::new(Inner {

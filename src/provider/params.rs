@@ -3,24 +3,50 @@
 
 use super::error::OAuthError;
 
-/// The parameters of one request (query or form body).
-#[derive(Debug, Default)]
+/// More parameters than any OAuth request has: such a request is refused.
+pub(crate) const MAX_PARAMS: usize = 100;
+
+/// The parameters of one request (query or form body). `Debug` shows names only (values
+/// include passwords, secrets and codes).
+#[derive(Default)]
 pub(crate) struct Params {
     pairs: Vec<(String, String)>,
+    too_many: bool,
+}
+
+impl std::fmt::Debug for Params {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list()
+            .entries(self.pairs.iter().map(|(k, _)| k))
+            .finish()
+    }
 }
 
 impl Params {
     pub(crate) fn parse(input: &[u8]) -> Params {
-        Params {
-            pairs: url::form_urlencoded::parse(input)
-                .filter(|(_, v)| !v.is_empty())
-                .map(|(k, v)| (k.into_owned(), v.into_owned()))
-                .collect(),
+        let mut pairs = Vec::new();
+        let mut too_many = false;
+        for (k, v) in url::form_urlencoded::parse(input) {
+            if v.is_empty() {
+                continue;
+            }
+            if pairs.len() == MAX_PARAMS {
+                too_many = true;
+                break;
+            }
+            pairs.push((k.into_owned(), v.into_owned()));
         }
+        Params { pairs, too_many }
     }
 
-    /// The value of `name`; `invalid_request` if it was sent more than once.
+    /// The value of `name`; `invalid_request` if it was sent more than once (or the
+    /// request has more than [`MAX_PARAMS`] parameters).
     pub(crate) fn get(&self, name: &str) -> Result<Option<&str>, OAuthError> {
+        if self.too_many {
+            return Err(OAuthError::invalid_request(format!(
+                "More than {MAX_PARAMS} parameters."
+            )));
+        }
         let mut found = None;
         for (k, v) in &self.pairs {
             if k == name {
@@ -58,5 +84,8 @@ mod tests {
         assert_eq!(p.get("b").unwrap(), None, "empty counts as absent");
         assert_eq!(p.get("c").unwrap(), Some("x y"));
         assert!(p.require("d").is_err());
+        let many: String = (0..=MAX_PARAMS).map(|i| format!("k{i}=v&")).collect();
+        assert!(Params::parse(many.as_bytes()).get("k0").is_err());
+        assert!(!format!("{:?}", Params::parse(b"password=hunter2")).contains("hunter2"));
     }
 }

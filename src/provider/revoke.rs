@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use http::{header, HeaderMap, StatusCode};
 
-use super::error::{no_store, ErrorCode, OAuthError};
+use super::error::{no_store, OAuthError};
 use super::params::Params;
 use super::token::{check_form, cors};
 use super::users::UserAuthenticator;
@@ -52,16 +52,8 @@ async fn revoke<S: Store, U: UserAuthenticator>(
     *app_out = Some(app.clone());
     let token = params.require("token")?;
     let hint = params.get("token_type_hint")?;
-    let refresh_first = match hint {
-        None | Some("access_token") => false,
-        Some("refresh_token") => true,
-        Some(other) => {
-            return Err(OAuthError::new(
-                ErrorCode::UnsupportedTokenType,
-                format!("Tokens of type {other:?} cannot be revoked here."),
-            ))
-        }
-    };
+    // §2.1: the hint is only a hint; an unknown one is ignored (both tables are searched).
+    let refresh_first = hint == Some("refresh_token");
     revoke_token(&*p.inner.store, &app, token, refresh_first).await
 }
 

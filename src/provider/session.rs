@@ -247,8 +247,7 @@ fn token_ok(key: &[u8; 32], binding: &Binding<'_>, presented: Option<&str>) -> b
 }
 
 /// The visitor of one request: the logged-in user (if any), where the login came from,
-/// and the cookies to set on the answer.
-#[derive(Debug)]
+/// and the cookies to set on the answer. `Debug` leaves the cookie values out.
 pub(crate) struct Visitor {
     /// The logged-in user.
     pub(crate) user: Option<AuthenticatedUser>,
@@ -259,6 +258,17 @@ pub(crate) struct Visitor {
     /// `Set-Cookie` values for the answer.
     pub(crate) set_cookies: Vec<HeaderValue>,
     secure: bool,
+}
+
+impl std::fmt::Debug for Visitor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Visitor")
+            .field("user", &self.user)
+            .field("has_session", &self.session.is_some())
+            .field("set_cookies", &self.set_cookies.len())
+            .field("secure", &self.secure)
+            .finish()
+    }
 }
 
 impl Visitor {

@@ -101,11 +101,19 @@ async fn token_request<S: Store, U: UserAuthenticator>(
             .await
         }
         "authorization_code" => {
-            grants::authorization_code::grant(store, &inner.minter, &app, &params).await
+            grants::authorization_code::grant(store, &inner.users, &inner.minter, &app, &params)
+                .await
         }
         "refresh_token" => {
-            grants::refresh_token::grant(store, &inner.minter, &inner.keys.successor, &app, &params)
-                .await
+            grants::refresh_token::grant(
+                store,
+                &inner.users,
+                &inner.minter,
+                &inner.keys.successor,
+                &app,
+                &params,
+            )
+            .await
         }
         _ => unreachable!("checked above"),
     }
@@ -141,8 +149,8 @@ pub(crate) async fn preflight<S: Store, U: UserAuthenticator>(
         return res;
     };
     let Ok(o) = origin.to_str() else { return res };
-    let allowed = match p.inner.store.list_applications().await {
-        Ok(apps) => apps.iter().any(|a| a.allowed_origin_list().any(|x| x == o)),
+    let allowed = match p.inner.applications.allowed_origins(&*p.inner.store).await {
+        Ok(origins) => origins.contains(o),
         Err(e) => {
             tracing::error!(error = %e, "CORS preflight: listing applications failed");
             false

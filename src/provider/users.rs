@@ -188,17 +188,20 @@ impl<S: Store> UserAuthenticator for StoreUsers<S> {
         password: &str,
     ) -> Result<Option<AuthenticatedUser>, StoreError> {
         let user = self.store.find_user_by_username(username).await?;
+        // Unknown, inactive, or without a usable hash: check the decoy, same cost.
         let stored = match &user {
-            Some(u) if u.is_active => u.password_hash.clone(),
+            Some(u) if u.is_active && crate::hashers::is_hashed(&u.password_hash) => {
+                u.password_hash.clone()
+            }
             _ => self.decoy.as_str().to_owned(),
         };
         let presented = password.to_owned();
-        // Argon2 takes milliseconds of CPU: off the async workers.
-        let ok = tokio::task::spawn_blocking(move || verify_secret(&presented, &stored))
+        // Argon2 takes milliseconds of CPU: off the async workers, a bounded number at once.
+        let ok = crate::hashers::in_hash_pool(move || verify_secret(&presented, &stored))
             .await
-            .map_err(|e| StoreError::Backend(format!("hashing task: {e}").into()))?;
+            .map_err(|e| StoreError::Backend(e.to_string().into()))?;
         match user {
-            Some(u) if ok && u.is_active => {
+            Some(u) if ok && u.is_active && crate::hashers::is_hashed(&u.password_hash) => {
                 let now = Timestamp::now();
                 self.store.set_last_login(u.id, now).await?;
                 Ok(Some(AuthenticatedUser {

@@ -367,6 +367,16 @@ impl Store for MemoryStore {
         Ok(())
     }
 
+    async fn set_user_active(&self, id: i64, active: bool) -> StoreResult<bool> {
+        match self.lock().users.get_mut(&id) {
+            Some(u) => {
+                u.is_active = active;
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
     async fn count_users(&self) -> StoreResult<u64> {
         Ok(self.lock().users.len() as u64)
     }

@@ -157,6 +157,13 @@ pub trait Store: Send + Sync + 'static {
     ) -> impl Future<Output = StoreResult<()>> + Send;
     /// How many users there are.
     fn count_users(&self) -> impl Future<Output = StoreResult<u64>> + Send;
+    /// Activates or deactivates a user (an inactive user cannot log in, and its tokens
+    /// stop working); false if there is no such user.
+    fn set_user_active(
+        &self,
+        id: i64,
+        active: bool,
+    ) -> impl Future<Output = StoreResult<bool>> + Send;
 
     // ----- applications -----
 

@@ -627,6 +627,19 @@ impl Store for SqlStore {
         Ok(())
     }
 
+    async fn set_user_active(&self, id: i64, active: bool) -> StoreResult<bool> {
+        let n = with_pool!(self, write, |pool| {
+            sqlx::query("UPDATE oauth2_user SET is_active = $2 WHERE id = $1")
+                .bind(id)
+                .bind(active)
+                .execute(pool)
+                .await
+                .map_err(db_err)?
+                .rows_affected()
+        });
+        Ok(n == 1)
+    }
+
     async fn count_users(&self) -> StoreResult<u64> {
         let n: i64 = with_pool!(self, read, |pool| {
             sqlx::query_scalar("SELECT COUNT(*) FROM oauth2_user")

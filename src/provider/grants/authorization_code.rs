@@ -12,12 +12,14 @@ use crate::model::{Application, CodeChallengeMethod, Timestamp};
 use crate::provider::error::OAuthError;
 use crate::provider::params::Params;
 use crate::provider::pkce;
+use crate::provider::users::UserAuthenticator;
 use crate::scope::Scopes;
 use crate::store::Store;
 
 /// Exchanges the code of the request for tokens.
-pub(crate) async fn grant<S: Store>(
+pub(crate) async fn grant<S: Store, U: UserAuthenticator>(
     store: &S,
+    users: &U,
     minter: &super::Minter,
     app: &Application,
     params: &Params,
@@ -69,15 +71,21 @@ pub(crate) async fn grant<S: Store>(
         let verifier = verifier.ok_or_else(|| {
             OAuthError::invalid_request("The code_verifier parameter is missing (PKCE).")
         })?;
+        // An unreadable stored method fails closed (it would otherwise make the stored
+        // challenge itself a valid verifier).
         let method = grant
             .code_challenge_method
             .parse::<CodeChallengeMethod>()
-            .unwrap_or(CodeChallengeMethod::Plain);
+            .map_err(|_| invalid())?;
         if !pkce::verify(method, &grant.code_challenge, verifier) {
             return Err(OAuthError::invalid_grant(
                 "The code_verifier does not match.",
             ));
         }
+    }
+    if users.find_user(grant.user_id).await?.is_none() {
+        // The user was deactivated or removed after approving.
+        return Err(invalid());
     }
     let scope = Scopes::parse(&grant.scope).unwrap_or_default();
     let minted = mint(

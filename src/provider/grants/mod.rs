@@ -20,8 +20,8 @@ use crate::scope::{Scopes, ScopesBackend};
 use crate::settings::Settings;
 use crate::store::{IssueTokens, IssuedTokens};
 
-/// A successful token answer (RFC 6749 §5.1).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+/// A successful token answer (RFC 6749 §5.1). `Debug` hides the token values.
+#[derive(Clone, PartialEq, Eq, Serialize)]
 pub struct TokenResponse {
     /// The access token.
     pub access_token: String,
@@ -37,6 +37,22 @@ pub struct TokenResponse {
     /// The OIDC ID token, when one was issued.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub id_token: Option<String>,
+}
+
+impl std::fmt::Debug for TokenResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenResponse")
+            .field("access_token", &"[redacted]")
+            .field("token_type", &self.token_type)
+            .field("expires_in", &self.expires_in)
+            .field(
+                "refresh_token",
+                &self.refresh_token.as_ref().map(|_| "[redacted]"),
+            )
+            .field("scope", &self.scope)
+            .field("id_token", &self.id_token.as_ref().map(|_| "[redacted]"))
+            .finish()
+    }
 }
 
 /// Whether `app` may use `grant_type` at the token endpoint: DOT's

@@ -16,14 +16,19 @@
 //!   revokes the whole family (an attacker and the client both held it).
 //!
 //! Two concurrent refreshes with one token: the store lets exactly one rotate; the other
-//! takes the revoked-token path above (the same pair inside a grace period, otherwise
-//! `invalid_grant`).
+//! takes the revoked-token path above: the same pair inside a grace period, otherwise
+//! `invalid_grant` — and, with reuse protection on, the revocation of the family, the
+//! winner's new pair included (a double submit then logs the user out; a grace period of
+//! a few seconds avoids that, as RFC 9700 §4.14.2 suggests).
+//!
+//! A token whose user was deactivated or removed is refused.
 
 use super::{derived_token, mint, Issue, TokenResponse};
 use crate::crypto::{constant_time_eq, token_checksum};
 use crate::model::{Application, RefreshToken, Timestamp};
 use crate::provider::error::OAuthError;
 use crate::provider::params::Params;
+use crate::provider::users::UserAuthenticator;
 use crate::scope::Scopes;
 use crate::store::{Store, StoreError};
 
@@ -32,8 +37,9 @@ fn invalid() -> OAuthError {
 }
 
 /// Refreshes with the token of the request.
-pub(crate) async fn grant<S: Store>(
+pub(crate) async fn grant<S: Store, U: UserAuthenticator>(
     store: &S,
+    users: &U,
     minter: &super::Minter,
     successor_key: &[u8; 32],
     app: &Application,
@@ -67,8 +73,19 @@ pub(crate) async fn grant<S: Store>(
     let original = match rt.access_token_id {
         Some(id) => store.find_access_token_by_id(id).await?,
         None => None,
-    }
-    .ok_or_else(invalid)?;
+    };
+    let Some(original) = original else {
+        // A concurrent refresh may have rotated the token (deleting its access token)
+        // between our two reads: then it is the revoked-token case.
+        let again = store
+            .find_refresh_token(&token_checksum(presented))
+            .await?
+            .ok_or_else(invalid)?;
+        if again.revoked.is_some() {
+            return revoked(store, minter, app, successor_key, &again, presented, now).await;
+        }
+        return Err(invalid());
+    };
     let original_scope = Scopes::parse(&original.scope).unwrap_or_default();
     let scope = match requested {
         None => original_scope,
@@ -79,9 +96,17 @@ pub(crate) async fn grant<S: Store>(
             ))
         }
     };
-    let grace = !settings.refresh_token_grace_period_seconds.is_zero();
-    let values = grace.then(|| successor_values(successor_key, presented));
+    if let Some(uid) = rt.user_id {
+        if users.find_user(uid).await?.is_none() {
+            // Deactivated or removed since: no new tokens.
+            return Err(invalid());
+        }
+    }
     let rotate = settings.rotate_refresh_token;
+    // Derived successors only with rotation: without it, every refresh would derive the
+    // same access token from the same refresh token.
+    let grace = rotate && !settings.refresh_token_grace_period_seconds.is_zero();
+    let values = grace.then(|| successor_values(successor_key, presented));
     let minted = mint(
         minter,
         Issue {
@@ -121,6 +146,14 @@ pub(crate) async fn grant<S: Store>(
                 .find_refresh_token(&token_checksum(presented))
                 .await?
                 .ok_or_else(invalid)?;
+            if rt.revoked.is_none() {
+                // Still live: the conflict was a database one (deadlock, serialization),
+                // not a lost race. Nothing was written; the client may retry.
+                return Err(OAuthError::new(
+                    crate::provider::error::ErrorCode::TemporarilyUnavailable,
+                    "The refresh could not be completed; try again.",
+                ));
+            }
             revoked(store, minter, app, successor_key, &rt, presented, now).await
         }
         Err(e) => Err(e.into()),
