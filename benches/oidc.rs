@@ -70,6 +70,48 @@ fn bench(c: &mut Criterion) {
     g.bench_function("load_two_keys_from_settings", |b| {
         b.iter(|| SigningKeys::from_settings(black_box(&settings)).expect("loads"))
     });
+
+    // Serving the JWKS document: the whole request through the provider's router (the
+    // document is serialized once at start-up).
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut oidc = self::settings();
+    oidc.oidc_enabled = true;
+    let store = std::sync::Arc::new(tower_oauth_toolkit::store::memory::MemoryStore::new());
+    let provider = tower_oauth_toolkit::provider::Provider::builder(
+        oidc,
+        store.clone(),
+        tower_oauth_toolkit::provider::StoreUsers::new(store),
+    )
+    .secret_key(vec![7; 32])
+    .build()
+    .expect("provider");
+    let router = provider.router();
+    g.bench_function("serve_jwks_request", |b| {
+        b.iter_custom(|iters| {
+            rt.block_on(async {
+                use tower::{Service, ServiceExt};
+                let mut svc = router.clone();
+                let start = std::time::Instant::now();
+                for _ in 0..iters {
+                    let req = http::Request::get("/.well-known/jwks.json")
+                        .body(axum::body::Body::empty())
+                        .unwrap();
+                    let res = ServiceExt::<http::Request<axum::body::Body>>::ready(&mut svc)
+                        .await
+                        .unwrap()
+                        .call(req)
+                        .await
+                        .unwrap();
+                    assert_eq!(res.status(), 200);
+                    black_box(res);
+                }
+                start.elapsed()
+            })
+        })
+    });
     g.finish();
 }
 

@@ -1,5 +1,5 @@
-//! The authorization endpoint (RFC 6749 §3.1, §4.1.1–4.1.2, §4.2.1–4.2.2) and the
-//! built-in login page.
+//! The authorization endpoint (RFC 6749 §3.1, §4.1.1–4.1.2, §4.2.1–4.2.2; OpenID Connect
+//! Core 1.0 §3.1.2, §3.2.2, §3.3.2) and the built-in login page.
 //!
 //! # Routes
 //! * `GET authorize/` checks the request, then sends a visitor who is not logged in to the
@@ -12,6 +12,35 @@
 //!   and the credentials with [`UserAuthenticator::authenticate`], starts the session
 //!   (see [`SESSION_COOKIE`]) and returns to `next`.
 //!
+//! # Response types
+//! `response_type` is a set of space-separated values, compared without regard to order
+//! (`id_token code` is `code id_token`):
+//!
+//! | response type | application grant type | answer, by default in |
+//! |---|---|---|
+//! | `code` | authorization-code, openid-hybrid | the query: `code` |
+//! | `token` | implicit | the fragment: `access_token`, `token_type`, `expires_in`, `scope` |
+//! | `id_token` | implicit | the fragment: `id_token` |
+//! | `id_token token` | implicit | the fragment: the access token's fields and `id_token` |
+//! | `code id_token` | openid-hybrid | the fragment: `code`, `id_token` |
+//! | `code token` | openid-hybrid | the fragment: `code` and the access token's fields |
+//! | `code id_token token` | openid-hybrid | the fragment: `code`, the access token's fields, `id_token` |
+//!
+//! The last five exist only with `OIDC_ENABLED` (otherwise they are
+//! `unsupported_response_type`, answered in the query like any unknown type) and must be
+//! listed in `OIDC_RESPONSE_TYPES_SUPPORTED`; `code` and `token` must be listed in
+//! `OAUTH2_RESPONSE_TYPES_SUPPORTED`. `state` (and `iss`, below) are added to every answer.
+//! `response_mode` is not implemented (as in DOT): answers always use the default mode
+//! above, so tokens never go in a query.
+//!
+//! An ID token from this endpoint (OIDC Core §3.2.2.10, §3.3.2.11) carries the `nonce`
+//! of the request, `c_hash` when a code comes with it, `at_hash` when an access token
+//! does, `auth_time` from the login session, and the claims of
+//! [`id_token`](super::oidc::id_token) for the granted scopes. When the code of a hybrid
+//! answer is exchanged, the token endpoint issues another ID token, with the same `sub`
+//! and `nonce`. The access token of a hybrid answer is linked to its code, so a replayed
+//! code revokes it as well as what the code was exchanged for.
+//!
 //! # Checks, in order
 //! 1. `client_id` and `redirect_uri` (missing, repeated, unknown client, a redirect URI
 //!    that is not registered or whose scheme is not in `ALLOWED_REDIRECT_URI_SCHEMES`):
@@ -19,17 +48,20 @@
 //!    `redirect_uri` may be omitted when exactly one is registered; the code then
 //!    remembers that it was omitted, so the token request need not send it (§4.1.3).
 //! 2. Everything else is answered by redirecting to the redirect URI with `error`,
-//!    `error_description` and `state` — in the query for `code`, in the fragment for
-//!    `token`: a repeated parameter or a missing `response_type` (`invalid_request`); a
-//!    response type other than `code` and `token`, one missing from
-//!    `OAUTH2_RESPONSE_TYPES_SUPPORTED`, or `token` with
-//!    `COMPLIANT_BCP_RFC9700_IMPLICIT_GRANT` (`unsupported_response_type`); a response
-//!    type the application's grant type does not allow (`code`: authorization-code and
-//!    openid-hybrid applications; `token`: implicit ones — `unauthorized_client`); an
-//!    unknown or unavailable scope (`invalid_scope`); PKCE (RFC 7636): a malformed
-//!    `code_challenge`, an unknown `code_challenge_method` (default `plain`), `plain`
-//!    with `COMPLIANT_BCP_RFC9700_PKCE_METHOD`, or no challenge when the application's
-//!    `pkce_required` (else `PKCE_REQUIRED`) asks for one (`invalid_request`).
+//!    `error_description` and `state` — in the query for `code`, in the fragment for the
+//!    other response types: a repeated parameter or a missing `response_type`
+//!    (`invalid_request`); an unknown response type, one not enabled (see above), or
+//!    `token`, `id_token` and `id_token token` with `COMPLIANT_BCP_RFC9700_IMPLICIT_GRANT`
+//!    (`unsupported_response_type`); a response type the application's grant type does
+//!    not allow (table above — `unauthorized_client`); an unknown or unavailable scope
+//!    (`invalid_scope`); for response types with `id_token`: no `openid` scope
+//!    (`invalid_scope`), an application without an ID-token algorithm
+//!    (`unauthorized_client`), or no `nonce` (`invalid_request`, OIDC Core §3.2.2.1,
+//!    §3.3.2.11; `code token` needs none); for response types with `code`, PKCE (RFC
+//!    7636): a malformed `code_challenge`, an unknown `code_challenge_method` (default
+//!    `plain`), `plain` with `COMPLIANT_BCP_RFC9700_PKCE_METHOD`, or no challenge when the
+//!    application's `pkce_required` (else `PKCE_REQUIRED`) asks for one
+//!    (`invalid_request`); a malformed `claims`, `prompt` or `max_age` (`invalid_request`).
 //! 3. Who is asking: the host's [`UserAuthenticator::current_user`], else the provider's
 //!    session cookie. Nobody: a redirect to `login/?next=…`.
 //! 4. Consent: skipped when the application has `skip_authorization`, or when
@@ -37,13 +69,21 @@
 //!    and the user holds a live access token for this application covering every
 //!    requested scope.
 //!
-//! OpenID Connect's `prompt` parameter is honoured: `none` answers `login_required` or
-//! `consent_required` instead of showing a page, `login` asks for the password again,
-//! `consent` shows the consent page even when it could be skipped.
+//! OpenID Connect's `prompt` and `max_age` (OIDC Core §3.1.2.1) are honoured:
+//! * `prompt=none` never shows a page: without a session (or with one too old for
+//!   `max_age`) it answers `login_required`; with a session and a consent that can be
+//!   skipped (step 4) it answers at once with the normal successful response; otherwise
+//!   `consent_required`.
+//! * `prompt=login` asks for the password again; so does `max_age` when the session's
+//!   login (`auth_time`) is more than `max_age` seconds old or of unknown age, and always
+//!   for `max_age=0`. The login page then returns to the request without `prompt=login`
+//!   and `max_age`, which the new login satisfies.
+//! * `prompt=consent` shows the consent page even when it could be skipped.
 //!
-//! Approval issues, for `code`, a 43-character random code (about 256 bits) stored only
-//! as its SHA-256 checksum, valid `AUTHORIZATION_CODE_EXPIRE_SECONDS`; for `token`, an
-//! access token without refresh token (RFC 6749 §4.2.2), in the fragment. With
+//! Approval issues, for a code, a 43-character random code (about 256 bits) stored only
+//! as its SHA-256 checksum (with the `nonce`, `claims` and `auth_time` for the token
+//! endpoint's ID token), valid `AUTHORIZATION_CODE_EXPIRE_SECONDS`; for a token, an
+//! access token without refresh token (RFC 6749 §4.2.2). With
 //! `COMPLIANT_BCP_RFC9700_AUTHZ_RESPONSE_ISS` every answer also carries `iss` (RFC 9207):
 //! `OIDC_ISS_ENDPOINT`, else the provider's issuer URL
 //! ([`ProviderBuilder::issuer`](super::ProviderBuilder::issuer)), else the server's URL
@@ -67,8 +107,20 @@
 //!   provider's own pages (no open redirect).
 //! * Every parameter may appear at most once (RFC 6749 §3.1), unknown ones included.
 //! * Codes are stored as checksums only; DOT stores them in plaintext.
-//! * OIDC hybrid and ID-token response types (`id_token`, `code id_token`, …) are not
-//!   handled here yet: they are `unsupported_response_type`.
+//! * `prompt=none` with a session and a consent answers silently (OIDC Core §3.1.2.1);
+//!   DOT's validator does not implement silent authentication and fails there.
+//!   `max_age` is honoured; DOT does not act on it.
+//! * Response types are compared as sets (DOT compares the exact strings); openid-hybrid
+//!   applications may also use plain `code` (DOT allows `code` only for
+//!   authorization-code applications). Errors of the fragment response types go in the
+//!   fragment; DOT always puts errors in the query.
+//! * An ID-token response type needs the `openid` scope and an application with an
+//!   algorithm (`invalid_scope`, `unauthorized_client`); DOT fails later, or issues no
+//!   ID token.
+//! * An ID token issued without an access token (`id_token`, `code id_token`) is not
+//!   stored: the store writes ID tokens only together with the access token they belong
+//!   to. DOT stores it. It is still a valid, signed ID token; it is just unknown to
+//!   cleanup and logout.
 //!
 //! [`UserAuthenticator::authenticate`]: super::UserAuthenticator::authenticate
 //! [`UserAuthenticator::current_user`]: super::UserAuthenticator::current_user
@@ -82,6 +134,7 @@ use serde_json::{json, Value};
 
 use super::error::{ErrorCode, OAuthError};
 use super::grants::{self, Issue};
+use super::oidc::id_token::{IdTokenRequest, IdTokens};
 use super::params::Params;
 use super::pkce;
 use super::session::Visitor;
@@ -89,7 +142,9 @@ use super::users::{AuthenticatedUser, UserAuthenticator};
 use super::Provider;
 use crate::crypto::token_checksum;
 use crate::generators::{generate_token, UNICODE_ASCII_CHARACTER_SET};
-use crate::model::{AccessToken, Application, CodeChallengeMethod, GrantType, NewGrant, Timestamp};
+use crate::model::{
+    AccessToken, Algorithm, Application, CodeChallengeMethod, GrantType, NewGrant, Timestamp,
+};
 use crate::scope::{Scopes, ScopesBackend};
 use crate::settings::{ApprovalPrompt, Settings};
 use crate::store::Store;
@@ -107,21 +162,139 @@ const MAX_NEXT_LEN: usize = 8192;
 
 // ----- the request -----
 
-/// The response types handled here.
+/// The response types handled here (RFC 6749 §3.1.1; OAuth 2.0 Multiple Response Type
+/// Encoding Practices; OIDC Core §3): a set of space-separated values, in any order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum ResponseType {
     /// Authorization code (§4.1).
     Code,
     /// Implicit (§4.2): the access token in the fragment.
     Token,
+    /// OIDC implicit: an ID token alone (OIDC Core §3.2).
+    IdToken,
+    /// OIDC implicit: an ID token and an access token (OIDC Core §3.2).
+    IdTokenToken,
+    /// OIDC hybrid: a code and an ID token (OIDC Core §3.3).
+    CodeIdToken,
+    /// OIDC hybrid: a code and an access token (OIDC Core §3.3).
+    CodeToken,
+    /// OIDC hybrid: a code, an ID token and an access token (OIDC Core §3.3).
+    CodeIdTokenToken,
 }
 
 impl ResponseType {
-    fn as_str(self) -> &'static str {
+    /// The canonical spelling.
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             ResponseType::Code => "code",
             ResponseType::Token => "token",
+            ResponseType::IdToken => "id_token",
+            ResponseType::IdTokenToken => "id_token token",
+            ResponseType::CodeIdToken => "code id_token",
+            ResponseType::CodeToken => "code token",
+            ResponseType::CodeIdTokenToken => "code id_token token",
         }
+    }
+
+    /// Reads a `response_type` value as an unordered set of space-separated values
+    /// (`"id_token code"` is `code id_token`). `None` for anything else: an unknown or
+    /// repeated value, or no value at all.
+    pub(crate) fn parse(raw: &str) -> Option<ResponseType> {
+        let (mut code, mut token, mut id_token) = (false, false, false);
+        for v in raw.split(' ').filter(|v| !v.is_empty()) {
+            let seen = match v {
+                "code" => &mut code,
+                "token" => &mut token,
+                "id_token" => &mut id_token,
+                _ => return None,
+            };
+            if std::mem::replace(seen, true) {
+                return None;
+            }
+        }
+        Some(match (code, id_token, token) {
+            (true, false, false) => ResponseType::Code,
+            (false, false, true) => ResponseType::Token,
+            (false, true, false) => ResponseType::IdToken,
+            (false, true, true) => ResponseType::IdTokenToken,
+            (true, true, false) => ResponseType::CodeIdToken,
+            (true, false, true) => ResponseType::CodeToken,
+            (true, true, true) => ResponseType::CodeIdTokenToken,
+            (false, false, false) => return None,
+        })
+    }
+
+    /// Whether the answer carries an authorization code.
+    pub(crate) fn code(self) -> bool {
+        matches!(
+            self,
+            ResponseType::Code
+                | ResponseType::CodeIdToken
+                | ResponseType::CodeToken
+                | ResponseType::CodeIdTokenToken
+        )
+    }
+
+    /// Whether the answer carries an access token.
+    pub(crate) fn token(self) -> bool {
+        matches!(
+            self,
+            ResponseType::Token
+                | ResponseType::IdTokenToken
+                | ResponseType::CodeToken
+                | ResponseType::CodeIdTokenToken
+        )
+    }
+
+    /// Whether the answer carries an ID token.
+    pub(crate) fn id_token(self) -> bool {
+        matches!(
+            self,
+            ResponseType::IdToken
+                | ResponseType::IdTokenToken
+                | ResponseType::CodeIdToken
+                | ResponseType::CodeIdTokenToken
+        )
+    }
+
+    /// Whether this response type exists only with OpenID Connect (`OIDC_ENABLED`).
+    pub(crate) fn is_oidc(self) -> bool {
+        !matches!(self, ResponseType::Code | ResponseType::Token)
+    }
+
+    /// Whether an application of grant type `grant` may use this response type (DOT's
+    /// `validate_response_type`, except that openid-hybrid applications may also use
+    /// `code`, as before OIDC was added here).
+    pub(crate) fn allowed_for(self, grant: GrantType) -> bool {
+        match self {
+            ResponseType::Code => {
+                matches!(
+                    grant,
+                    GrantType::AuthorizationCode | GrantType::OpenidHybrid
+                )
+            }
+            ResponseType::Token | ResponseType::IdToken | ResponseType::IdTokenToken => {
+                grant == GrantType::Implicit
+            }
+            ResponseType::CodeIdToken
+            | ResponseType::CodeToken
+            | ResponseType::CodeIdTokenToken => grant == GrantType::OpenidHybrid,
+        }
+    }
+
+    /// Whether this is the implicit grant that `COMPLIANT_BCP_RFC9700_IMPLICIT_GRANT`
+    /// switches off (`token`, `id_token`, `id_token token`, as DOT gates them).
+    fn is_implicit(self) -> bool {
+        matches!(
+            self,
+            ResponseType::Token | ResponseType::IdToken | ResponseType::IdTokenToken
+        )
+    }
+
+    /// Whether the answers go in the fragment: the default response mode of every type but
+    /// `code` (OAuth 2.0 Multiple Response Type Encoding Practices §2.1, §5).
+    fn fragment(self) -> bool {
+        self != ResponseType::Code
     }
 }
 
@@ -214,6 +387,9 @@ pub(crate) struct AuthRequest {
     pub(crate) claims: String,
     pub(crate) prompt: Prompt,
     pub(crate) approval: ApprovalPrompt,
+    /// OIDC `max_age` (OIDC Core §3.1.2.1): the oldest login, in seconds, that may be
+    /// used without logging in again.
+    pub(crate) max_age: Option<u64>,
 }
 
 /// The names sent more than once, the consent form's own fields excepted (linear: a
@@ -417,33 +593,58 @@ pub(crate) fn check_request(
     redirect_uri_sent: bool,
 ) -> Result<AuthRequest, Rejection> {
     match check_rest(settings, scopes, &app, params) {
-        Ok((response_type, scopes, challenge, nonce, claims, prompt, approval)) => {
-            Ok(AuthRequest {
-                app,
-                response_type,
-                target,
-                redirect_uri_sent,
-                scopes,
-                challenge,
-                nonce,
-                claims,
-                prompt,
-                approval,
-            })
-        }
+        Ok(c) => Ok(AuthRequest {
+            app,
+            response_type: c.response_type,
+            target,
+            redirect_uri_sent,
+            scopes: c.scopes,
+            challenge: c.challenge,
+            nonce: c.nonce,
+            claims: c.claims,
+            prompt: c.prompt,
+            approval: c.approval,
+            max_age: c.max_age,
+        }),
         Err(error) => Err(Rejection::Redirect { target, error }),
     }
 }
 
-type Checked = (
-    ResponseType,
-    Scopes,
-    Option<(String, CodeChallengeMethod)>,
-    String,
-    String,
-    Prompt,
-    ApprovalPrompt,
-);
+/// What [`check_rest`] found valid.
+struct Checked {
+    response_type: ResponseType,
+    scopes: Scopes,
+    challenge: Option<(String, CodeChallengeMethod)>,
+    nonce: String,
+    claims: String,
+    prompt: Prompt,
+    approval: ApprovalPrompt,
+    max_age: Option<u64>,
+}
+
+/// The response type of `params` when it is one this server handles: the OIDC ones only
+/// with `OIDC_ENABLED` (without it they are unknown, as before OIDC was added).
+fn known_response_type(settings: &Settings, raw: &str) -> Option<ResponseType> {
+    ResponseType::parse(raw).filter(|rt| settings.oidc_enabled || !rt.is_oidc())
+}
+
+/// Whether `list` (a `*_RESPONSE_TYPES_SUPPORTED` setting) holds `rt`, compared as sets.
+fn listed(list: &[String], rt: ResponseType) -> bool {
+    list.iter().any(|t| ResponseType::parse(t) == Some(rt))
+}
+
+/// OIDC `max_age`: a non-negative number of seconds.
+fn parse_max_age(raw: Option<&str>) -> Result<Option<u64>, OAuthError> {
+    let Some(raw) = raw else { return Ok(None) };
+    // Digits only: `u64::from_str` would also take a leading `+`.
+    let digits = raw.bytes().all(|b| b.is_ascii_digit());
+    match raw.parse::<u64>() {
+        Ok(v) if digits => Ok(Some(v)),
+        _ => Err(OAuthError::invalid_request(
+            "max_age must be a non-negative number of seconds.",
+        )),
+    }
+}
 
 fn check_rest(
     settings: &Settings,
@@ -463,47 +664,58 @@ fn check_rest(
                 "The response_type parameter is missing.",
             ))
         }
-        Some("code") => ResponseType::Code,
-        Some("token") => ResponseType::Token,
-        Some(other) => {
-            return Err(unsupported(format!(
-                "The response type {other:?} is not supported."
-            )))
-        }
+        Some(raw) => known_response_type(settings, raw)
+            .ok_or_else(|| unsupported(format!("The response type {raw:?} is not supported.")))?,
     };
     let name = response_type.as_str();
-    if !settings
-        .oauth2_response_types_supported
-        .iter()
-        .any(|t| t == name)
-    {
+    let enabled = if response_type.is_oidc() {
+        listed(&settings.oidc_response_types_supported, response_type)
+    } else {
+        listed(&settings.oauth2_response_types_supported, response_type)
+    };
+    if !enabled {
         return Err(unsupported(format!(
             "The response type {name:?} is not enabled on this server."
         )));
     }
-    if response_type == ResponseType::Token && settings.compliant_bcp_rfc9700_implicit_grant {
+    if response_type.is_implicit() && settings.compliant_bcp_rfc9700_implicit_grant {
         return Err(unsupported(
             "The implicit grant is disabled (RFC 9700 §2.1.2).".into(),
         ));
     }
-    let allowed = match response_type {
-        ResponseType::Code => matches!(
-            app.authorization_grant_type,
-            GrantType::AuthorizationCode | GrantType::OpenidHybrid
-        ),
-        ResponseType::Token => app.authorization_grant_type == GrantType::Implicit,
-    };
-    if !allowed {
+    if !response_type.allowed_for(app.authorization_grant_type) {
         return Err(OAuthError::unauthorized_client(format!(
             "This client may not use the {name} response type."
         )));
     }
     let requested = grants::requested_scopes(scopes, app, params)?;
-    let challenge = match response_type {
-        ResponseType::Code => pkce_challenge(settings, app, params)?,
-        ResponseType::Token => None,
-    };
     let nonce = params.get("nonce")?.unwrap_or_default().to_owned();
+    if response_type.id_token() {
+        // OIDC Core §3.1.2.1: without `openid` this is no OpenID Connect request, and
+        // nothing else can ask for an ID token.
+        if !requested.contains("openid") {
+            return Err(OAuthError::invalid_scope(format!(
+                "The response type {name:?} needs the openid scope."
+            )));
+        }
+        if app.algorithm == Algorithm::NoAlgorithm {
+            return Err(OAuthError::unauthorized_client(
+                "This client has no ID token signing algorithm.",
+            ));
+        }
+        // OIDC Core §3.2.2.1, §3.3.2.11: an ID token from the authorization endpoint
+        // needs a nonce (replay protection).
+        if nonce.is_empty() {
+            return Err(OAuthError::invalid_request(format!(
+                "The nonce parameter is required with the response type {name:?}."
+            )));
+        }
+    }
+    let challenge = if response_type.code() {
+        pkce_challenge(settings, app, params)?
+    } else {
+        None
+    };
     let claims = match params.get("claims")? {
         None => String::new(),
         Some(c) => {
@@ -516,20 +728,22 @@ fn check_rest(
         }
     };
     let prompt = Prompt::parse(params.get("prompt")?)?;
+    let max_age = parse_max_age(params.get("max_age")?)?;
     let approval = match params.get("approval_prompt")? {
         Some("auto") => ApprovalPrompt::Auto,
         Some("force") => ApprovalPrompt::Force,
         _ => settings.request_approval_prompt,
     };
-    Ok((
+    Ok(Checked {
         response_type,
-        requested,
+        scopes: requested,
         challenge,
         nonce,
         claims,
         prompt,
         approval,
-    ))
+        max_age,
+    })
 }
 
 /// RFC 9207 `iss`: `OIDC_ISS_ENDPOINT` or the provider's issuer URL (the builder refuses
@@ -590,7 +804,12 @@ async fn validate<S: Store, U: UserAuthenticator>(
     let target = Target {
         redirect_uri,
         fragment: !twice.contains(&"response_type")
-            && params.get("response_type").ok().flatten() == Some("token"),
+            && params
+                .get("response_type")
+                .ok()
+                .flatten()
+                .and_then(|raw| known_response_type(&inner.settings, raw))
+                .is_some_and(ResponseType::fragment),
         state: if twice.contains(&"state") {
             None
         } else {
@@ -632,9 +851,37 @@ pub(crate) fn covered(tokens: &[AccessToken], requested: &Scopes, now: Timestamp
     })
 }
 
-/// The next step for `req` given who is logged in and whether consent was already given.
-pub(crate) fn next_step(req: &AuthRequest, logged_in: bool, already_approved: bool) -> Step {
-    if !logged_in || req.prompt.login {
+/// Whether the login of `auth_time` is too old for `max_age` (OIDC Core §3.1.2.1): older
+/// than `max_age` seconds, or of unknown age. `max_age=0` always asks for a new login
+/// (as `prompt=login` does).
+pub(crate) fn login_too_old(
+    max_age: Option<u64>,
+    auth_time: Option<Timestamp>,
+    now: Timestamp,
+) -> bool {
+    let Some(max_age) = max_age else {
+        return false;
+    };
+    let Some(auth_time) = auth_time else {
+        return true;
+    };
+    let age = now.unix().saturating_sub(auth_time.unix());
+    max_age == 0 || age > i64::try_from(max_age).unwrap_or(i64::MAX)
+}
+
+/// The next step for `req` given who is logged in, whether consent was already given,
+/// and the time.
+pub(crate) fn next_step(
+    req: &AuthRequest,
+    user: Option<&AuthenticatedUser>,
+    already_approved: bool,
+    now: Timestamp,
+) -> Step {
+    let log_in = match user {
+        None => true,
+        Some(u) => req.prompt.login || login_too_old(req.max_age, u.auth_time, now),
+    };
+    if log_in {
         return if req.prompt.none {
             Step::Fail(ErrorCode::LoginRequired)
         } else {
@@ -683,12 +930,13 @@ pub(crate) fn safe_next<'a>(next: &'a str, prefix: Option<&str>) -> Option<&'a s
 }
 
 /// The authorize URL (relative to the login page) that re-issues the request in
-/// `params`, without the consent form's fields and without `prompt=login` (which the
-/// login about to happen satisfies).
+/// `params`, without the consent form's fields and without `prompt=login` and `max_age`
+/// (which the login about to happen satisfies: keeping them would send the user back to
+/// the login page forever with `max_age=0`, or when the login time is unknown).
 fn authorize_again(params: &Params) -> String {
     let mut q = url::form_urlencoded::Serializer::new(String::new());
     for (k, v) in params.pairs() {
-        if CONTROL_FIELDS.contains(&k.as_str()) {
+        if CONTROL_FIELDS.contains(&k.as_str()) || k == "max_age" {
             continue;
         }
         if k == "prompt" {
@@ -763,84 +1011,136 @@ fn error_location(target: &Target, error: &OAuthError) -> String {
 
 // ----- approving -----
 
-/// Issues the code or token of an approved request; the location to send the user to.
+/// Issues what an approved request asked for; the location to send the user to.
 async fn approve<S: Store, U: UserAuthenticator>(
     p: &Provider<S, U>,
+    parts: &Parts,
     req: &AuthRequest,
     user: &AuthenticatedUser,
 ) -> String {
-    match issue(p, req, user).await {
+    match issue(p, parts, req, user).await {
         Ok(loc) => loc,
         Err(e) => error_location(&req.target, &e),
     }
 }
 
+/// Issues, in this order, the code (stored by checksum), the access token (stored, linked
+/// to the code's grant in the hybrid flow so that a replayed code revokes it too) and the
+/// ID token (with `nonce`, `c_hash` and `at_hash` of what goes with it, OIDC Core
+/// §3.3.2.11); returns the redirect location with all of them.
 async fn issue<S: Store, U: UserAuthenticator>(
     p: &Provider<S, U>,
+    parts: &Parts,
     req: &AuthRequest,
     user: &AuthenticatedUser,
 ) -> Result<String, OAuthError> {
     let inner = &p.inner;
     let settings = &inner.settings;
     let now = Timestamp::now();
-    match req.response_type {
-        ResponseType::Code => {
-            let code = generate_token(CODE_LENGTH, UNICODE_ASCII_CHARACTER_SET.as_bytes());
-            let (challenge, method) = match &req.challenge {
-                Some((c, m)) => (c.clone(), m.as_str().to_owned()),
-                None => (String::new(), String::new()),
-            };
-            inner
-                .store
-                .create_grant(NewGrant {
-                    user_id: user.id,
-                    code_checksum: token_checksum(&code),
-                    application_id: req.app.id,
-                    expires: now.plus(settings.authorization_code_expire_seconds),
-                    redirect_uri: if req.redirect_uri_sent {
-                        req.target.redirect_uri.clone()
-                    } else {
-                        String::new()
-                    },
-                    scope: req.scopes.to_string(),
-                    code_challenge: challenge,
-                    code_challenge_method: method,
-                    nonce: req.nonce.clone(),
-                    claims: req.claims.clone(),
-                    auth_time: user.auth_time,
-                    created: now,
-                })
-                .await?;
-            Ok(location(&req.target, &[("code", &code)]))
-        }
-        ResponseType::Token => {
-            let minted = grants::mint(
-                &inner.minter,
-                Issue {
-                    app: &req.app,
-                    user_id: Some(user.id),
-                    scope: &req.scopes,
-                    grant_id: None,
-                    with_refresh: false,
-                    family: None,
-                    values: None,
-                    now,
+    let rt = req.response_type;
+    let mut answer: Vec<(&'static str, String)> = Vec::new();
+
+    let mut code = None;
+    let mut grant_id = None;
+    if rt.code() {
+        let value = generate_token(CODE_LENGTH, UNICODE_ASCII_CHARACTER_SET.as_bytes());
+        let (challenge, method) = match &req.challenge {
+            Some((c, m)) => (c.clone(), m.as_str().to_owned()),
+            None => (String::new(), String::new()),
+        };
+        let grant = inner
+            .store
+            .create_grant(NewGrant {
+                user_id: user.id,
+                code_checksum: token_checksum(&value),
+                application_id: req.app.id,
+                expires: now.plus(settings.authorization_code_expire_seconds),
+                redirect_uri: if req.redirect_uri_sent {
+                    req.target.redirect_uri.clone()
+                } else {
+                    String::new()
                 },
-            )?;
-            let issued = inner.store.issue_tokens(minted.tokens).await?;
-            let answer = grants::response(minted.access, None, &issued, now);
-            let expires_in = answer.expires_in.to_string();
-            Ok(location(
-                &req.target,
-                &[
-                    ("access_token", &answer.access_token),
-                    ("token_type", answer.token_type),
-                    ("expires_in", &expires_in),
-                    ("scope", &answer.scope),
-                ],
-            ))
-        }
+                scope: req.scopes.to_string(),
+                code_challenge: challenge,
+                code_challenge_method: method,
+                nonce: req.nonce.clone(),
+                claims: req.claims.clone(),
+                auth_time: user.auth_time,
+                created: now,
+            })
+            .await?;
+        grant_id = Some(grant.id);
+        answer.push(("code", value.clone()));
+        code = Some(value);
     }
+
+    let mut minted = if rt.token() {
+        Some(grants::mint(
+            &inner.minter,
+            Issue {
+                app: &req.app,
+                user_id: Some(user.id),
+                scope: &req.scopes,
+                grant_id,
+                with_refresh: false,
+                family: None,
+                values: None,
+                now,
+            },
+        )?)
+    } else {
+        None
+    };
+
+    let mut id_token = None;
+    if rt.id_token() {
+        let oidc = inner.oidc.as_ref().ok_or_else(|| {
+            // check_rest only accepts ID-token response types with OIDC_ENABLED.
+            OAuthError::server("an ID token was requested with OIDC disabled")
+        })?;
+        let id_tokens = IdTokens {
+            settings,
+            oidc,
+            claims: &*inner.claims,
+            issuer: super::oidc::issuer(settings, inner.issuer.as_ref(), parts),
+        };
+        let (jwt, row) = id_tokens
+            .mint(IdTokenRequest {
+                app: &req.app,
+                user,
+                scopes: &req.scopes,
+                nonce: Some(&req.nonce),
+                access_token: minted.as_ref().map(|m| m.access.as_str()),
+                code: code.as_deref(),
+                issuer: &id_tokens.issuer,
+                now,
+            })
+            .await?;
+        match &mut minted {
+            // Stored with the access token, which links to it.
+            Some(m) => m.tokens.id_token = Some(row),
+            // Issued alone (`id_token`, `code id_token`): stored on its own, so that
+            // logout and cleanup know of it.
+            None => {
+                inner.store.create_id_token(row).await?;
+            }
+        }
+        id_token = Some(jwt);
+    }
+
+    if let Some(m) = minted {
+        let issued = inner.store.issue_tokens(m.tokens).await?;
+        let r = grants::response(m.access, None, &issued, now);
+        answer.push(("access_token", r.access_token));
+        answer.push(("token_type", r.token_type.to_owned()));
+        answer.push(("expires_in", r.expires_in.to_string()));
+        answer.push(("scope", r.scope));
+    }
+    if let Some(jwt) = id_token {
+        answer.push(("id_token", jwt));
+    }
+    let pairs: Vec<(&str, &str)> = answer.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    Ok(location(&req.target, &pairs))
 }
 
 /// Whether a live token already covers the request (only looked up when it matters).
@@ -882,7 +1182,12 @@ fn security_headers(res: &mut Response) {
     );
 }
 
-fn render<S, U>(p: &Provider<S, U>, status: StatusCode, name: &str, ctx: Value) -> Response {
+pub(crate) fn render<S, U>(
+    p: &Provider<S, U>,
+    status: StatusCode,
+    name: &str,
+    ctx: Value,
+) -> Response {
     match p.inner.templates.render(name, ctx) {
         Ok(body) => {
             let mut res = (status, body).into_response();
@@ -930,7 +1235,7 @@ fn error_page<S, U>(
     )
 }
 
-fn redirect(status: StatusCode, location: &str) -> Response {
+pub(crate) fn redirect(status: StatusCode, location: &str) -> Response {
     match HeaderValue::from_str(location) {
         Ok(v) => {
             let mut res = status.into_response();
@@ -950,7 +1255,7 @@ fn redirect(status: StatusCode, location: &str) -> Response {
     }
 }
 
-fn with_cookies(mut res: Response, visitor: &Visitor) -> Response {
+pub(crate) fn with_cookies(mut res: Response, visitor: &Visitor) -> Response {
     for c in &visitor.set_cookies {
         res.headers_mut().append(header::SET_COOKIE, c.clone());
     }
@@ -1009,7 +1314,7 @@ fn consent_page<S, U>(
     )
 }
 
-async fn identify<S: Store, U: UserAuthenticator>(
+pub(crate) async fn identify<S: Store, U: UserAuthenticator>(
     p: &Provider<S, U>,
     parts: &Parts,
 ) -> Result<Visitor, Response> {
@@ -1067,14 +1372,13 @@ async fn authorize_get_inner<S: Store, U: UserAuthenticator>(
         },
         None => false,
     };
-    match (
-        next_step(&req, visitor.user.is_some(), approved),
-        visitor.user.clone(),
-    ) {
+    let step = next_step(&req, visitor.user.as_ref(), approved, Timestamp::now());
+    match (step, visitor.user.clone()) {
         (Step::Login, _) => redirect(StatusCode::FOUND, &login_location(params)),
-        (Step::Fail(code), _) => {
-            let description = match code {
-                ErrorCode::LoginRequired => "The user is not logged in.",
+        (Step::Fail(code), user) => {
+            let description = match (code, user) {
+                (ErrorCode::LoginRequired, None) => "The user is not logged in.",
+                (ErrorCode::LoginRequired, Some(_)) => "The user must log in again.",
                 _ => "The user has not approved this client.",
             };
             redirect(
@@ -1082,7 +1386,9 @@ async fn authorize_get_inner<S: Store, U: UserAuthenticator>(
                 &error_location(&req.target, &OAuthError::new(code, description)),
             )
         }
-        (Step::Approve, Some(user)) => redirect(StatusCode::FOUND, &approve(p, &req, &user).await),
+        (Step::Approve, Some(user)) => {
+            redirect(StatusCode::FOUND, &approve(p, parts, &req, &user).await)
+        }
         (Step::Consent, Some(user)) => match visitor.consent_csrf_token(&p.inner.keys) {
             Some(token) => consent_page(p, &req, &user, params, &token),
             None => redirect(StatusCode::FOUND, &login_location(params)),
@@ -1140,7 +1446,7 @@ async fn authorize_post_inner<S: Store, U: UserAuthenticator>(
         let denied = OAuthError::new(ErrorCode::AccessDenied, "The user denied the request.");
         return redirect(StatusCode::SEE_OTHER, &error_location(&req.target, &denied));
     }
-    redirect(StatusCode::SEE_OTHER, &approve(p, &req, user).await)
+    redirect(StatusCode::SEE_OTHER, &approve(p, parts, &req, user).await)
 }
 
 fn login_page<S, U>(
@@ -1571,37 +1877,258 @@ mod tests {
     #[test]
     fn steps() {
         let s = Settings::default();
+        let now = Timestamp::now();
         let mut req = check(
             &s,
             app(GrantType::Implicit, "https://c.example/cb"),
             "response_type=token",
         )
         .unwrap();
-        assert_eq!(next_step(&req, false, false), Step::Login);
-        assert_eq!(next_step(&req, true, false), Step::Consent);
-        assert_eq!(next_step(&req, true, true), Step::Approve);
+        let alice = AuthenticatedUser {
+            id: 1,
+            username: "alice".into(),
+            auth_time: Some(now.sub_secs(600)),
+        };
+        let user = Some(&alice);
+        assert_eq!(next_step(&req, None, false, now), Step::Login);
+        assert_eq!(next_step(&req, user, false, now), Step::Consent);
+        assert_eq!(next_step(&req, user, true, now), Step::Approve);
         req.app.skip_authorization = true;
-        assert_eq!(next_step(&req, true, false), Step::Approve);
+        assert_eq!(next_step(&req, user, false, now), Step::Approve);
         req.prompt.consent = true;
-        assert_eq!(next_step(&req, true, false), Step::Consent);
+        assert_eq!(next_step(&req, user, false, now), Step::Consent);
         req.prompt = Prompt {
             none: true,
             ..Prompt::default()
         };
         assert_eq!(
-            next_step(&req, false, false),
+            next_step(&req, None, false, now),
             Step::Fail(ErrorCode::LoginRequired)
         );
+        // prompt=none with a session and a consent: answered silently.
+        assert_eq!(next_step(&req, user, false, now), Step::Approve);
+        // max_age: a login of 600 s ago is too old for 599, fine for 600.
+        req.max_age = Some(599);
+        assert_eq!(
+            next_step(&req, user, false, now),
+            Step::Fail(ErrorCode::LoginRequired)
+        );
+        req.max_age = Some(600);
+        assert_eq!(next_step(&req, user, false, now), Step::Approve);
+        req.max_age = None;
         req.app.skip_authorization = false;
         assert_eq!(
-            next_step(&req, true, false),
+            next_step(&req, user, false, now),
             Step::Fail(ErrorCode::ConsentRequired)
         );
+        assert_eq!(next_step(&req, user, true, now), Step::Approve);
         req.prompt = Prompt {
             login: true,
             ..Prompt::default()
         };
-        assert_eq!(next_step(&req, true, true), Step::Login);
+        assert_eq!(next_step(&req, user, true, now), Step::Login);
+        req.prompt = Prompt::default();
+        req.max_age = Some(3600);
+        assert_eq!(next_step(&req, user, true, now), Step::Approve);
+        req.max_age = Some(60);
+        assert_eq!(next_step(&req, user, true, now), Step::Login);
+    }
+
+    #[test]
+    fn max_age_rules() {
+        let now = Timestamp::now();
+        assert!(!login_too_old(None, None, now));
+        assert!(login_too_old(Some(3600), None, now), "unknown login time");
+        assert!(login_too_old(Some(0), Some(now), now), "max_age=0 always");
+        assert!(!login_too_old(Some(10), Some(now.sub_secs(10)), now));
+        assert!(login_too_old(Some(10), Some(now.sub_secs(11)), now));
+        assert!(!login_too_old(
+            Some(u64::MAX),
+            Some(Timestamp(i64::MIN)),
+            now
+        ));
+        assert_eq!(parse_max_age(None), Ok(None));
+        assert_eq!(parse_max_age(Some("0")), Ok(Some(0)));
+        assert_eq!(parse_max_age(Some("3600")), Ok(Some(3600)));
+        for bad in ["-1", "+5", "1.5", "ten", "99999999999999999999999"] {
+            assert!(parse_max_age(Some(bad)).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn response_types_are_unordered_sets() {
+        use ResponseType::*;
+        for rt in [
+            Code,
+            Token,
+            IdToken,
+            IdTokenToken,
+            CodeIdToken,
+            CodeToken,
+            CodeIdTokenToken,
+        ] {
+            assert_eq!(ResponseType::parse(rt.as_str()), Some(rt));
+        }
+        assert_eq!(ResponseType::parse("token id_token"), Some(IdTokenToken));
+        assert_eq!(ResponseType::parse("id_token code"), Some(CodeIdToken));
+        assert_eq!(
+            ResponseType::parse("token id_token code"),
+            Some(CodeIdTokenToken)
+        );
+        assert_eq!(ResponseType::parse("token code"), Some(CodeToken));
+        for bad in [
+            "",
+            " ",
+            "code code",
+            "none",
+            "code none",
+            "Code",
+            "id-token",
+            "code,token",
+        ] {
+            assert_eq!(ResponseType::parse(bad), None, "{bad:?}");
+        }
+        assert!(CodeIdTokenToken.code() && CodeIdTokenToken.token() && CodeIdTokenToken.id_token());
+        assert!(!IdToken.token() && !IdToken.code() && IdToken.id_token());
+        assert!(!Code.fragment() && CodeIdToken.fragment() && Token.fragment());
+    }
+
+    #[test]
+    fn oidc_request_checks() {
+        let off = Settings::default();
+        let on = Settings {
+            oidc_enabled: true,
+            scopes: [("openid", "OpenID"), ("read", "Reading")]
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect(),
+            ..Settings::default()
+        };
+        let with_alg = |grant| {
+            let mut a = app(grant, "https://c.example/cb");
+            a.algorithm = crate::model::Algorithm::Rs256;
+            a
+        };
+        let implicit = || with_alg(GrantType::Implicit);
+        let hybrid = || with_alg(GrantType::OpenidHybrid);
+        let pkce = format!("code_challenge={S256}&code_challenge_method=S256");
+        let q = |rt: &str, extra: &str| format!("response_type={rt}&scope=openid+read{extra}");
+
+        // Off: unknown response types, as before.
+        for rt in ["id_token", "id_token+token", "code+id_token", "code+token"] {
+            assert_eq!(
+                code_of(check(&off, hybrid(), &q(rt, "&nonce=n"))),
+                Some(ErrorCode::UnsupportedResponseType),
+                "{rt}"
+            );
+        }
+        // On: implicit types for implicit apps, hybrid types for hybrid apps, any order.
+        let ok = check(&on, implicit(), &q("token+id_token", "&nonce=n")).unwrap();
+        assert_eq!(ok.response_type, ResponseType::IdTokenToken);
+        assert_eq!(ok.nonce, "n");
+        assert!(ok.challenge.is_none());
+        let ok = check(
+            &on,
+            hybrid(),
+            &q("id_token+code", &format!("&nonce=n&{pkce}")),
+        )
+        .unwrap();
+        assert_eq!(ok.response_type, ResponseType::CodeIdToken);
+        assert!(
+            ok.challenge.is_some(),
+            "PKCE applies to every type with a code"
+        );
+        assert_eq!(
+            code_of(check(&on, hybrid(), &q("code+id_token", "&nonce=n"))),
+            Some(ErrorCode::InvalidRequest),
+            "no code_challenge"
+        );
+        // `code token` returns no ID token: no nonce needed.
+        assert!(check(&on, hybrid(), &q("code+token", &format!("&{pkce}"))).is_ok());
+        // `code` stays open to hybrid apps.
+        assert!(check(&on, hybrid(), &q("code", &format!("&{pkce}"))).is_ok());
+        // Wrong grant type.
+        for (a, rt) in [
+            (hybrid(), "id_token"),
+            (hybrid(), "id_token+token"),
+            (hybrid(), "token"),
+            (implicit(), "code+id_token"),
+            (with_alg(GrantType::AuthorizationCode), "code+id_token"),
+            (with_alg(GrantType::AuthorizationCode), "id_token"),
+        ] {
+            assert_eq!(
+                code_of(check(&on, a, &q(rt, &format!("&nonce=n&{pkce}")))),
+                Some(ErrorCode::UnauthorizedClient),
+                "{rt}"
+            );
+        }
+        // openid, algorithm, nonce.
+        assert_eq!(
+            code_of(check(
+                &on,
+                implicit(),
+                "response_type=id_token&scope=read&nonce=n"
+            )),
+            Some(ErrorCode::InvalidScope)
+        );
+        let mut no_alg = implicit();
+        no_alg.algorithm = crate::model::Algorithm::NoAlgorithm;
+        assert_eq!(
+            code_of(check(&on, no_alg, &q("id_token", "&nonce=n"))),
+            Some(ErrorCode::UnauthorizedClient)
+        );
+        assert_eq!(
+            code_of(check(&on, implicit(), &q("id_token", ""))),
+            Some(ErrorCode::InvalidRequest)
+        );
+        assert_eq!(
+            code_of(check(
+                &on,
+                hybrid(),
+                &q("code+id_token+token", &format!("&{pkce}"))
+            )),
+            Some(ErrorCode::InvalidRequest)
+        );
+        // OIDC_RESPONSE_TYPES_SUPPORTED, compared as sets.
+        let narrow = Settings {
+            oidc_response_types_supported: vec!["code".into(), "token id_token".into()],
+            ..on.clone()
+        };
+        assert!(check(&narrow, implicit(), &q("id_token+token", "&nonce=n")).is_ok());
+        assert_eq!(
+            code_of(check(&narrow, implicit(), &q("id_token", "&nonce=n"))),
+            Some(ErrorCode::UnsupportedResponseType)
+        );
+        // The RFC 9700 implicit gate covers id_token too (as DOT), not the hybrid flow.
+        let gated = Settings {
+            compliant_bcp_rfc9700_implicit_grant: true,
+            ..on.clone()
+        };
+        assert_eq!(
+            code_of(check(&gated, implicit(), &q("id_token", "&nonce=n"))),
+            Some(ErrorCode::UnsupportedResponseType)
+        );
+        assert!(check(
+            &gated,
+            hybrid(),
+            &q("code+id_token", &format!("&nonce=n&{pkce}"))
+        )
+        .is_ok());
+        // max_age.
+        assert_eq!(
+            check(&on, implicit(), &q("id_token", "&nonce=n&max_age=30"))
+                .unwrap()
+                .max_age,
+            Some(30)
+        );
+        assert_eq!(
+            code_of(check(
+                &on,
+                implicit(),
+                &q("id_token", "&nonce=n&max_age=-1")
+            )),
+            Some(ErrorCode::InvalidRequest)
+        );
     }
 
     #[test]
@@ -1690,6 +2217,8 @@ mod tests {
         );
         let p = Params::parse(b"client_id=a&prompt=login");
         assert_eq!(authorize_again(&p), "../authorize/?client_id=a");
+        let p = Params::parse(b"client_id=a&max_age=0&nonce=n");
+        assert_eq!(authorize_again(&p), "../authorize/?client_id=a&nonce=n");
         assert!(login_location(&p).starts_with("../login/?next=..%2Fauthorize%2F%3Fclient_id%3Da"));
     }
 }

@@ -11,6 +11,11 @@
 //! | `revoke_token/` | RFC 7009 | POST |
 //! | `introspect/` | RFC 7662 | GET and POST |
 //! | `login/` | — | the built-in login page (when the host has no session of its own) |
+//! | `userinfo/` | OIDC Core §5.3 | GET and POST, Bearer token with `openid` (OIDC on) |
+//! | `logout/` | OIDC RP-Initiated Logout 1.0 | when `OIDC_RP_INITIATED_LOGOUT_ENABLED` |
+//! | `.well-known/openid-configuration` | OIDC Discovery 1.0 | OIDC on |
+//! | `.well-known/jwks.json` | RFC 7517 | OIDC on; `Cache-Control: max-age=OIDC_JWKS_MAX_AGE_SECONDS` |
+//! | `.well-known/oauth-authorization-server` | RFC 8414 | always |
 //!
 //! ```no_run
 //! use std::sync::Arc;
@@ -48,7 +53,6 @@ pub mod client_auth;
 pub mod error;
 pub mod grants;
 pub mod introspect;
-#[cfg(feature = "jwt")]
 pub mod oidc;
 pub(crate) mod params;
 pub mod pkce;
@@ -127,6 +131,10 @@ pub(crate) fn hmac(key: &[u8; 32], parts: &[&[u8]]) -> [u8; 32] {
 pub(crate) struct Inner<S, U> {
     pub(crate) settings: Arc<Settings>,
     pub(crate) minter: grants::Minter,
+    /// OpenID Connect, when `OIDC_ENABLED`.
+    pub(crate) oidc: Option<oidc::Oidc>,
+    /// The claims about users (ID tokens, userinfo).
+    pub(crate) claims: Arc<dyn oidc::id_token::ClaimsProvider>,
     pub(crate) store: Arc<S>,
     pub(crate) users: U,
     pub(crate) scopes: Arc<dyn ScopesBackend>,
@@ -169,6 +177,7 @@ pub struct ProviderBuilder<S, U> {
     secret_cache_ttl: Duration,
     secret_cache_capacity: u64,
     application_cache_ttl: Duration,
+    claims: Option<Arc<dyn oidc::id_token::ClaimsProvider>>,
 }
 
 impl<S: Store, U: UserAuthenticator> Provider<S, U> {
@@ -184,6 +193,7 @@ impl<S: Store, U: UserAuthenticator> Provider<S, U> {
             secret_cache_ttl: Duration::from_secs(300),
             secret_cache_capacity: 10_000,
             application_cache_ttl: Duration::from_secs(5),
+            claims: None,
         }
     }
 
@@ -221,6 +231,25 @@ impl<S: Store, U: UserAuthenticator> Provider<S, U> {
                 get(introspect::introspect_get::<S, U>)
                     .post(introspect::introspect_post::<S, U>)
                     .options(token::preflight::<S, U>),
+            )
+            .route(
+                "/.well-known/openid-configuration",
+                get(oidc::discovery::openid_configuration::<S, U>),
+            )
+            .route("/.well-known/jwks.json", get(oidc::discovery::jwks::<S, U>))
+            .route(
+                "/.well-known/oauth-authorization-server",
+                get(oidc::discovery::oauth_metadata::<S, U>),
+            )
+            .route(
+                "/userinfo/",
+                get(oidc::userinfo::userinfo_get::<S, U>)
+                    .post(oidc::userinfo::userinfo_post::<S, U>)
+                    .options(oidc::userinfo::userinfo_preflight::<S, U>),
+            )
+            .route(
+                "/logout/",
+                get(oidc::logout::logout_get::<S, U>).post(oidc::logout::logout_post::<S, U>),
             )
             // Every endpoint takes a small form: refuse large bodies before reading them.
             .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
@@ -275,6 +304,15 @@ impl<S: Store, U: UserAuthenticator> ProviderBuilder<S, U> {
         self
     }
 
+    /// The claims about users for ID tokens and userinfo (default: [`StandardClaims`]
+    /// over the store's users: `preferred_username`, `email`).
+    ///
+    /// [`StandardClaims`]: oidc::id_token::StandardClaims
+    pub fn claims_provider(mut self, claims: impl oidc::id_token::ClaimsProvider) -> Self {
+        self.claims = Some(Arc::new(claims));
+        self
+    }
+
     /// Checks the settings and builds the provider.
     pub fn build(self) -> Result<Provider<S, U>, ProviderBuildError> {
         self.settings
@@ -313,11 +351,26 @@ impl<S: Store, U: UserAuthenticator> ProviderBuilder<S, U> {
                 "COMPLIANT_BCP_RFC9700_AUTHZ_RESPONSE_ISS needs a fixed issuer: OIDC_ISS_ENDPOINT or the provider's issuer URL (--issuer)".into(),
             ));
         }
-        let minter = build_minter(&settings, self.issuer.as_ref())?;
+        let needs_keys = settings.oidc_enabled
+            || settings.access_token_format == crate::settings::AccessTokenFormat::Jwt;
+        // A bad key fails here, at start-up, with the setting's name.
+        let keys = if needs_keys {
+            oidc::keys::SigningKeys::from_settings(&settings)
+                .map_err(|e| ProviderBuildError(e.to_string()))?
+                .map(Arc::new)
+        } else {
+            None
+        };
+        let minter = build_minter(&settings, self.issuer.as_ref(), keys.clone())?;
+        let oidc = settings.oidc_enabled.then(|| oidc::Oidc::new(keys));
         Ok(Provider {
             inner: Arc::new(Inner {
                 settings,
                 minter,
+                oidc,
+                claims: self.claims.unwrap_or_else(|| {
+                    Arc::new(oidc::id_token::StandardClaims::new(self.store.clone()))
+                }),
                 store: self.store,
                 users: self.users,
                 scopes,
@@ -348,26 +401,17 @@ pub(crate) fn configured_issuer(settings: &Settings, url: Option<&url::Url>) -> 
 fn build_minter(
     settings: &Arc<Settings>,
     issuer: Option<&url::Url>,
+    keys: Option<Arc<oidc::keys::SigningKeys>>,
 ) -> Result<grants::Minter, ProviderBuildError> {
     use crate::settings::AccessTokenFormat;
     match settings.access_token_format {
         AccessTokenFormat::Opaque => Ok(grants::Minter::opaque(settings.clone())),
-        #[cfg(not(feature = "jwt"))]
         AccessTokenFormat::Jwt => {
-            let _ = issuer;
-            Err(ProviderBuildError(
-                "ACCESS_TOKEN_FORMAT = \"jwt\" needs the crate's `jwt` feature".into(),
-            ))
-        }
-        #[cfg(feature = "jwt")]
-        AccessTokenFormat::Jwt => {
-            let keys = oidc::keys::SigningKeys::from_settings(settings)
-                .map_err(|e| ProviderBuildError(e.to_string()))?
-                .ok_or_else(|| {
-                    ProviderBuildError(
-                        "ACCESS_TOKEN_FORMAT = \"jwt\" needs OIDC_RSA_PRIVATE_KEY".into(),
-                    )
-                })?;
+            let keys = keys.ok_or_else(|| {
+                ProviderBuildError(
+                    "ACCESS_TOKEN_FORMAT = \"jwt\" needs OIDC_RSA_PRIVATE_KEY".into(),
+                )
+            })?;
             let issuer = configured_issuer(settings, issuer).ok_or_else(|| {
                 ProviderBuildError(
                     "ACCESS_TOKEN_FORMAT = \"jwt\" needs an issuer: OIDC_ISS_ENDPOINT or the provider's issuer URL (--issuer)".into(),
@@ -381,7 +425,7 @@ fn build_minter(
             Ok(grants::Minter::jwt(
                 settings.clone(),
                 grants::JwtAccess {
-                    keys: Arc::new(keys),
+                    keys,
                     issuer,
                     audience,
                 },

@@ -401,6 +401,18 @@ impl Visitor {
         self.user = Some(user);
         self.session = Some(session);
     }
+
+    /// Ends the provider session: queues a `Set-Cookie` that removes [`SESSION_COOKIE`]
+    /// and forgets the user for the rest of the request. Returns whether there was a
+    /// provider session. A user who came from the host's own session
+    /// ([`UserAuthenticator::current_user`]) is forgotten here too, but that session is
+    /// the host's to end.
+    pub(crate) fn log_out(&mut self) -> bool {
+        self.set_cookies
+            .push(clear_cookie(SESSION_COOKIE, self.secure));
+        self.user = None;
+        self.session.take().is_some()
+    }
 }
 
 fn is_base64url(b: u8) -> bool {

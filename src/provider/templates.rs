@@ -1,5 +1,5 @@
-//! The HTML pages of the authorization endpoint: `login.html`, `authorize.html` (the
-//! consent page) and `error.html`, all extending `base.html`.
+//! The HTML pages of the provider: `login.html`, `authorize.html` (the consent page),
+//! `logout.html` (OIDC RP-initiated logout) and `error.html`, all extending `base.html`.
 //!
 //! The built-in templates are compiled into the crate. A directory given to
 //! [`ProviderBuilder::template_dir`](super::ProviderBuilder::template_dir) is read once,
@@ -18,11 +18,13 @@
 //! |---|---|
 //! | `login.html` | `action` (form target), `csrf_token`, `next`, `username` (to prefill), `error` (a message or none), `logged_in_as` (set after a login with nowhere to return to) |
 //! | `authorize.html` | `action`, `csrf_token`, `application` (`name`, `client_id`), `user` (`username`), `scopes` (list of `name`, `description`), `fields` (list of `name`, `value`: the authorization request, to post back as hidden inputs) |
+//! | `logout.html` | `signed_out` (false: the confirmation form; true: the "you are signed out" page), `action`, `csrf_token`, `application` (`name`, `client_id`; or none), `user` (`username`; or none), `fields` (list of `name`, `value`: the logout request, to post back as hidden inputs) |
 //! | `error.html` | `status` (HTTP status code), `title`, `description`, `error` (an OAuth error code or none) |
 //!
 //! A login form must post `username`, `password`, `csrfmiddlewaretoken` and `next`; a
 //! consent form must post every entry of `fields`, `csrfmiddlewaretoken`, and a button
-//! named `allow` to approve (anything else denies).
+//! named `allow` to approve (anything else denies). A logout confirmation form likewise
+//! posts `fields`, `csrfmiddlewaretoken` and `allow` to sign out (`deny` stays signed in).
 
 use std::fmt;
 use std::path::Path;
@@ -37,6 +39,7 @@ const BUILT_IN: &[(&str, &str)] = &[
     ("login.html", include_str!("templates/login.html")),
     ("authorize.html", include_str!("templates/authorize.html")),
     ("error.html", include_str!("templates/error.html")),
+    ("logout.html", include_str!("templates/logout.html")),
 ];
 
 /// The provider's compiled templates. Built once, when the provider is built.
@@ -105,6 +108,18 @@ impl Templates {
             (
                 "error.html",
                 json!({"status": 400, "title": "Error", "description": "d", "error": "invalid_request"}),
+            ),
+            (
+                "logout.html",
+                json!({"signed_out": false, "action": "./", "csrf_token": "t",
+                       "application": {"name": "App", "client_id": "x"},
+                       "user": {"username": "u"},
+                       "fields": [{"name": "client_id", "value": "x"}]}),
+            ),
+            (
+                "logout.html",
+                json!({"signed_out": true, "action": "./", "csrf_token": "",
+                       "application": null, "user": null, "fields": []}),
             ),
         ];
         for (name, ctx) in samples {

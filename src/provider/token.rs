@@ -8,6 +8,7 @@ use http::{header, HeaderMap, HeaderValue, StatusCode};
 
 use super::error::{json_response, no_store, ErrorCode, OAuthError};
 use super::grants;
+use super::oidc::id_token::IdTokens;
 use super::params::Params;
 use super::users::UserAuthenticator;
 use super::{client_auth, Provider};
@@ -35,12 +36,13 @@ pub(crate) fn check_form(headers: &HeaderMap) -> Result<(), OAuthError> {
 /// `POST token/`.
 pub(crate) async fn token_endpoint<S: Store, U: UserAuthenticator>(
     State(p): State<Provider<S, U>>,
-    headers: HeaderMap,
+    parts: http::request::Parts,
     body: Bytes,
 ) -> Response {
+    let headers = &parts.headers;
     let origin = headers.get(header::ORIGIN).cloned();
     let mut app_for_cors = None;
-    let result = token_request(&p, &headers, &body, &mut app_for_cors).await;
+    let result = token_request(&p, &parts, &body, &mut app_for_cors).await;
     let mut res = match result {
         Ok(answer) => {
             let mut res = json_response(
@@ -58,11 +60,12 @@ pub(crate) async fn token_endpoint<S: Store, U: UserAuthenticator>(
 
 async fn token_request<S: Store, U: UserAuthenticator>(
     p: &Provider<S, U>,
-    headers: &HeaderMap,
+    parts: &http::request::Parts,
     body: &[u8],
     app_out: &mut Option<std::sync::Arc<Application>>,
 ) -> Result<grants::TokenResponse, OAuthError> {
     let inner = &p.inner;
+    let headers = &parts.headers;
     check_form(headers)?;
     let params = Params::parse(body);
     let grant_type = params.require("grant_type")?;
@@ -84,6 +87,12 @@ async fn token_request<S: Store, U: UserAuthenticator>(
         )));
     }
     let store = &*inner.store;
+    let id_tokens = inner.oidc.as_ref().map(|oidc| IdTokens {
+        settings: &inner.settings,
+        oidc,
+        claims: &*inner.claims,
+        issuer: crate::provider::oidc::issuer(&inner.settings, inner.issuer.as_ref(), parts),
+    });
     match grant_type {
         "client_credentials" => {
             grants::client_credentials::grant(store, &inner.minter, &*inner.scopes, &app, &params)
@@ -101,14 +110,22 @@ async fn token_request<S: Store, U: UserAuthenticator>(
             .await
         }
         "authorization_code" => {
-            grants::authorization_code::grant(store, &inner.users, &inner.minter, &app, &params)
-                .await
+            grants::authorization_code::grant(
+                store,
+                &inner.users,
+                &inner.minter,
+                id_tokens.as_ref(),
+                &app,
+                &params,
+            )
+            .await
         }
         "refresh_token" => {
             grants::refresh_token::grant(
                 store,
                 &inner.users,
                 &inner.minter,
+                id_tokens.as_ref(),
                 &inner.keys.successor,
                 &app,
                 &params,

@@ -438,6 +438,47 @@ impl JwtValidatorBuilder {
         self.jwks_url = Some(url.into());
         self
     }
+    /// Reads the authorization server's OpenID Connect discovery document (OIDC Discovery
+    /// 1.0 §4; `issuer` is a URL like `https://auth.example.com/o`, the document is at
+    /// `{issuer}/.well-known/openid-configuration`) and takes its `jwks_uri` and, unless
+    /// [`issuer`](Self::issuer) was set, its `issuer`. The document's `issuer` must equal
+    /// the URL it was fetched for (§4.3), so a wrong or spoofed document is refused.
+    pub async fn discover(mut self, issuer: &str) -> Result<Self, JwtBuildError> {
+        let issuer = issuer.trim_end_matches('/');
+        let url = format!("{issuer}/.well-known/openid-configuration");
+        let client = reqwest::Client::builder()
+            .timeout(self.timeout)
+            .build()
+            .map_err(|e| JwtBuildError(format!("HTTP client: {e}")))?;
+        let doc: serde_json::Value = client
+            .get(&url)
+            .send()
+            .await
+            .and_then(|r| r.error_for_status())
+            .map_err(|e| JwtBuildError(format!("discovery {url}: {e}")))?
+            .bytes()
+            .await
+            .map_err(|e| JwtBuildError(format!("discovery {url}: {e}")))
+            .and_then(|body| {
+                serde_json::from_slice(&body)
+                    .map_err(|e| JwtBuildError(format!("discovery {url}: not JSON: {e}")))
+            })?;
+        let stated = doc["issuer"].as_str().unwrap_or_default();
+        if stated.trim_end_matches('/') != issuer {
+            return Err(JwtBuildError(format!(
+                "discovery {url}: issuer {stated:?} is not {issuer:?}"
+            )));
+        }
+        let jwks = doc["jwks_uri"]
+            .as_str()
+            .ok_or_else(|| JwtBuildError(format!("discovery {url}: no jwks_uri")))?;
+        self.jwks_url = Some(jwks.to_owned());
+        if self.issuer.is_none() {
+            self.issuer = Some(stated.to_owned());
+        }
+        Ok(self)
+    }
+
     /// Shortest time between two JWKS fetches caused by unknown `kid`s (default 10 s).
     pub fn refetch_cooldown(mut self, cooldown: Duration) -> Self {
         self.cooldown = cooldown;

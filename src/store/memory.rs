@@ -735,6 +735,17 @@ impl Store for MemoryStore {
         Ok(at.len() as u64)
     }
 
+    async fn create_id_token(&self, t: crate::model::NewIdToken) -> StoreResult<IdToken> {
+        let mut s = self.lock();
+        if s.id_tokens.values().any(|x| x.jti == t.jti) {
+            return Err(StoreError::Conflict("id token jti".into()));
+        }
+        let id = s.id();
+        let row = t.into_row(id);
+        s.id_tokens.insert(id, row.clone());
+        Ok(row)
+    }
+
     async fn find_id_token(&self, jti: &str) -> StoreResult<Option<IdToken>> {
         Ok(self
             .lock()

@@ -312,6 +312,12 @@ pub trait Store: Send + Sync + 'static {
 
     // ----- ID tokens -----
 
+    /// Stores an ID token issued without an access token (`response_type=id_token`, or
+    /// the front channel of `code id_token`), so that logout and cleanup know of it.
+    fn create_id_token(
+        &self,
+        id_token: NewIdToken,
+    ) -> impl Future<Output = StoreResult<IdToken>> + Send;
     /// An ID token by `jti`.
     fn find_id_token(&self, jti: &str)
         -> impl Future<Output = StoreResult<Option<IdToken>>> + Send;

@@ -1226,6 +1226,22 @@ impl Store for SqlStore {
         })
     }
 
+    async fn create_id_token(&self, t: crate::model::NewIdToken) -> StoreResult<IdToken> {
+        let id: i64 = with_pool!(self, write, |pool| {
+            sqlx::query_scalar(INSERT_IDT)
+                .bind(t.user_id)
+                .bind(&t.jti)
+                .bind(t.application_id)
+                .bind(t.expires)
+                .bind(&t.scope)
+                .bind(t.created)
+                .fetch_one(pool)
+                .await
+                .map_err(db_err)?
+        });
+        Ok(t.into_row(id))
+    }
+
     async fn find_id_token(&self, jti: &str) -> StoreResult<Option<IdToken>> {
         with_pool!(self, read, |pool| {
             sqlx::query_as(concat!(

@@ -6,6 +6,8 @@
 #![allow(dead_code, unreachable_pub)]
 
 pub mod html;
+#[cfg(all(feature = "cli", feature = "postgres"))]
+pub mod provider;
 
 use tower_oauth_toolkit::store::sql::{SqlOptions, SqlStore};
 

@@ -10,6 +10,7 @@ use super::{mint, response, Issue, TokenResponse};
 use crate::crypto::token_checksum;
 use crate::model::{Application, CodeChallengeMethod, Timestamp};
 use crate::provider::error::OAuthError;
+use crate::provider::oidc::id_token::{IdTokenRequest, IdTokens};
 use crate::provider::params::Params;
 use crate::provider::pkce;
 use crate::provider::users::UserAuthenticator;
@@ -21,6 +22,7 @@ pub(crate) async fn grant<S: Store, U: UserAuthenticator>(
     store: &S,
     users: &U,
     minter: &super::Minter,
+    id_tokens: Option<&IdTokens<'_>>,
     app: &Application,
     params: &Params,
 ) -> Result<TokenResponse, OAuthError> {
@@ -83,12 +85,12 @@ pub(crate) async fn grant<S: Store, U: UserAuthenticator>(
             ));
         }
     }
-    if users.find_user(grant.user_id).await?.is_none() {
+    let Some(mut user) = users.find_user(grant.user_id).await? else {
         // The user was deactivated or removed after approving.
         return Err(invalid());
-    }
+    };
     let scope = Scopes::parse(&grant.scope).unwrap_or_default();
-    let minted = mint(
+    let mut minted = mint(
         minter,
         Issue {
             app,
@@ -101,8 +103,30 @@ pub(crate) async fn grant<S: Store, U: UserAuthenticator>(
             now,
         },
     )?;
+    // OIDC Core §3.1.3.3: an ID token when `openid` was granted.
+    let mut id_token = None;
+    if let Some(idt) = id_tokens.filter(|idt| idt.wanted(app, &scope)) {
+        user.auth_time = grant.auth_time.or(user.auth_time);
+        let (jwt, row) = idt
+            .mint(IdTokenRequest {
+                app,
+                user: &user,
+                scopes: &scope,
+                nonce: Some(&grant.nonce),
+                access_token: Some(&minted.access),
+                code: None,
+                issuer: &idt.issuer,
+                now,
+            })
+            .await?;
+        minted.tokens.id_token = Some(row);
+        id_token = Some(jwt);
+    }
     match store.redeem_grant(grant.id, now, minted.tokens).await? {
-        Some(issued) => Ok(response(minted.access, minted.refresh, &issued, now)),
+        Some(issued) => Ok(TokenResponse {
+            id_token,
+            ..response(minted.access, minted.refresh, &issued, now)
+        }),
         // Another request used the code between our read and our write.
         None => Err(replayed(store, grant.id, now).await),
     }

@@ -131,12 +131,10 @@ pub(crate) struct Issue<'a> {
 /// `ACCESS_TOKEN_FORMAT = "jwt"`. Built once per provider.
 pub(crate) struct Minter {
     pub(crate) settings: std::sync::Arc<Settings>,
-    #[cfg(feature = "jwt")]
     jwt: Option<JwtAccess>,
 }
 
 /// What RFC 9068 access tokens need beyond the claims of one token.
-#[cfg(feature = "jwt")]
 pub(crate) struct JwtAccess {
     pub(crate) keys: std::sync::Arc<crate::provider::oidc::keys::SigningKeys>,
     pub(crate) issuer: String,
@@ -144,7 +142,6 @@ pub(crate) struct JwtAccess {
 }
 
 /// RFC 9068 §2.2 claims of a JWT access token.
-#[cfg(feature = "jwt")]
 #[derive(Serialize)]
 struct AccessClaims<'a> {
     iss: &'a str,
@@ -162,13 +159,11 @@ impl Minter {
     pub(crate) fn opaque(settings: std::sync::Arc<Settings>) -> Minter {
         Minter {
             settings,
-            #[cfg(feature = "jwt")]
             jwt: None,
         }
     }
 
     /// JWT access tokens signed with `keys`.
-    #[cfg(feature = "jwt")]
     pub(crate) fn jwt(settings: std::sync::Arc<Settings>, jwt: JwtAccess) -> Minter {
         Minter {
             settings,
@@ -179,7 +174,6 @@ impl Minter {
     /// The value of an access token. `seed` is random for a new token; a JWT's `jti` is
     /// the seed, so equal inputs give the same JWT (RS256 signatures are deterministic):
     /// what grace-period retries rely on.
-    #[cfg_attr(not(feature = "jwt"), allow(unused_variables))]
     pub(crate) fn access_value(
         &self,
         app: &Application,
@@ -189,7 +183,6 @@ impl Minter {
         exp: Timestamp,
         seed: String,
     ) -> Result<String, OAuthError> {
-        #[cfg(feature = "jwt")]
         if let Some(jwt) = &self.jwt {
             let user = user_id.map(|u| u.to_string());
             let claims = AccessClaims {

@@ -27,6 +27,7 @@ use super::{derived_token, mint, Issue, TokenResponse};
 use crate::crypto::{constant_time_eq, token_checksum};
 use crate::model::{Application, RefreshToken, Timestamp};
 use crate::provider::error::OAuthError;
+use crate::provider::oidc::id_token::{IdTokenRequest, IdTokens};
 use crate::provider::params::Params;
 use crate::provider::users::UserAuthenticator;
 use crate::scope::Scopes;
@@ -41,6 +42,7 @@ pub(crate) async fn grant<S: Store, U: UserAuthenticator>(
     store: &S,
     users: &U,
     minter: &super::Minter,
+    id_tokens: Option<&IdTokens<'_>>,
     successor_key: &[u8; 32],
     app: &Application,
     params: &Params,
@@ -96,18 +98,20 @@ pub(crate) async fn grant<S: Store, U: UserAuthenticator>(
             ))
         }
     };
-    if let Some(uid) = rt.user_id {
-        if users.find_user(uid).await?.is_none() {
+    let user = match rt.user_id {
+        Some(uid) => match users.find_user(uid).await? {
+            Some(u) => Some(u),
             // Deactivated or removed since: no new tokens.
-            return Err(invalid());
-        }
-    }
+            None => return Err(invalid()),
+        },
+        None => None,
+    };
     let rotate = settings.rotate_refresh_token;
     // Derived successors only with rotation: without it, every refresh would derive the
     // same access token from the same refresh token.
     let grace = rotate && !settings.refresh_token_grace_period_seconds.is_zero();
     let values = grace.then(|| successor_values(successor_key, presented));
-    let minted = mint(
+    let mut minted = mint(
         minter,
         Issue {
             app,
@@ -120,6 +124,26 @@ pub(crate) async fn grant<S: Store, U: UserAuthenticator>(
             now,
         },
     )?;
+    // OIDC Core §12.2: a new ID token when `openid` is among the scopes (with rotation,
+    // which stores it with the new pair).
+    let mut id_token = None;
+    let idt = id_tokens.filter(|idt| rotate && idt.wanted(app, &scope));
+    if let (Some(idt), Some(user)) = (idt, &user) {
+        let (jwt, row) = idt
+            .mint(IdTokenRequest {
+                app,
+                user,
+                scopes: &scope,
+                nonce: None,
+                access_token: Some(&minted.access),
+                code: None,
+                issuer: &idt.issuer,
+                now,
+            })
+            .await?;
+        minted.tokens.id_token = Some(row);
+        id_token = Some(jwt);
+    }
     if !rotate {
         let access = store
             .replace_access_token(rt.id, minted.tokens.access)
@@ -139,7 +163,10 @@ pub(crate) async fn grant<S: Store, U: UserAuthenticator>(
         };
     }
     match store.rotate_refresh_token(rt.id, now, minted.tokens).await {
-        Ok(issued) => Ok(super::response(minted.access, minted.refresh, &issued, now)),
+        Ok(issued) => Ok(TokenResponse {
+            id_token,
+            ..super::response(minted.access, minted.refresh, &issued, now)
+        }),
         Err(StoreError::Conflict(_)) => {
             // Lost a race with another refresh of the same token: now it is revoked.
             let rt = store
