@@ -10,6 +10,8 @@
 
 mod common;
 
+use common::http::{browser, send};
+
 use common::html::{hidden, hidden_fields};
 
 use std::sync::Arc;
@@ -47,33 +49,6 @@ struct Server {
     http: reqwest::Client,
     jwks: CoreJsonWebKeySet,
     _dir: tempfile::TempDir,
-}
-
-fn browser() -> reqwest::Client {
-    reqwest::Client::builder()
-        .cookie_store(true)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
-}
-
-/// The relying party's HTTP client for the `openidconnect` crate, over reqwest 0.13.
-async fn send(
-    client: reqwest::Client,
-    req: openidconnect::HttpRequest,
-) -> Result<openidconnect::HttpResponse, reqwest::Error> {
-    let (parts, body) = req.into_parts();
-    let res = client
-        .request(parts.method, parts.uri.to_string())
-        .headers(parts.headers)
-        .body(body)
-        .send()
-        .await?;
-    let mut out = http::Response::builder().status(res.status());
-    for (k, v) in res.headers() {
-        out = out.header(k, v);
-    }
-    Ok(out.body(res.bytes().await?.to_vec()).unwrap())
 }
 
 fn oidc_settings() -> Settings {

@@ -174,21 +174,28 @@ pub(crate) async fn preflight<S: Store, U: UserAuthenticator>(
         }
     };
     if allowed {
-        let h = res.headers_mut();
-        h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin.clone());
-        h.insert(
-            header::ACCESS_CONTROL_ALLOW_METHODS,
-            HeaderValue::from_static("GET, POST, OPTIONS"),
-        );
-        h.insert(
-            header::ACCESS_CONTROL_ALLOW_HEADERS,
-            HeaderValue::from_static("authorization, content-type"),
-        );
-        h.insert(
-            header::ACCESS_CONTROL_MAX_AGE,
-            HeaderValue::from_static("600"),
-        );
-        h.append(header::VARY, HeaderValue::from_static("Origin"));
+        allow_preflight(res.headers_mut(), origin.clone());
+        res.headers_mut()
+            .append(header::VARY, HeaderValue::from_static("Origin"));
     }
     res
+}
+
+/// The headers of an accepted CORS preflight for `origin` (`*` or one origin): the
+/// endpoints take GET/POST with `Authorization` and a form body; browsers may cache
+/// the answer for ten minutes. No `Allow-Credentials`: no endpoint uses cookies.
+pub(crate) fn allow_preflight(h: &mut http::HeaderMap, origin: HeaderValue) {
+    h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_METHODS,
+        HeaderValue::from_static("GET, POST, OPTIONS"),
+    );
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_HEADERS,
+        HeaderValue::from_static("authorization, content-type"),
+    );
+    h.insert(
+        header::ACCESS_CONTROL_MAX_AGE,
+        HeaderValue::from_static("600"),
+    );
 }

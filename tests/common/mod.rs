@@ -6,6 +6,7 @@
 #![allow(dead_code, unreachable_pub)]
 
 pub mod html;
+pub mod http;
 #[cfg(all(feature = "cli", feature = "postgres"))]
 pub mod provider;
 

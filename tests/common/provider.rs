@@ -133,23 +133,7 @@ pub async fn start(db: Db, settings: Settings) -> Option<Server> {
 }
 
 /// oauth2's HTTP goes through reqwest 0.13 here.
-pub async fn send(
-    client: reqwest::Client,
-    req: oauth2::HttpRequest,
-) -> Result<oauth2::HttpResponse, reqwest::Error> {
-    let (parts, body) = req.into_parts();
-    let res = client
-        .request(parts.method, parts.uri.to_string())
-        .headers(parts.headers)
-        .body(body)
-        .send()
-        .await?;
-    let mut out = http::Response::builder().status(res.status());
-    for (k, v) in res.headers() {
-        out = out.header(k, v);
-    }
-    Ok(out.body(res.bytes().await?.to_vec()).unwrap())
-}
+pub use super::http::send;
 
 impl Server {
     pub fn url(&self, path: &str) -> String {
@@ -331,11 +315,7 @@ impl Server {
     /// to (the client's callback, with the response in its query or fragment).
     pub async fn browser_approve(&self, authorize_url: reqwest::Url) -> reqwest::Url {
         use super::html::hidden_fields;
-        let browser = reqwest::Client::builder()
-            .cookie_store(true)
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap();
+        let browser = super::http::browser();
         let follow = |res: &reqwest::Response| -> reqwest::Url {
             assert!(res.status().is_redirection(), "{}", res.status());
             let location = res.headers()["location"].to_str().unwrap();

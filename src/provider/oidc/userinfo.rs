@@ -190,23 +190,7 @@ pub(crate) async fn userinfo_preflight<S: Store, U: UserAuthenticator>(
 ) -> Response {
     let mut res = StatusCode::NO_CONTENT.into_response();
     if p.inner.oidc.is_some() && p.userinfo_cors() {
-        let h = res.headers_mut();
-        h.insert(
-            header::ACCESS_CONTROL_ALLOW_ORIGIN,
-            HeaderValue::from_static("*"),
-        );
-        h.insert(
-            header::ACCESS_CONTROL_ALLOW_METHODS,
-            HeaderValue::from_static("GET, POST, OPTIONS"),
-        );
-        h.insert(
-            header::ACCESS_CONTROL_ALLOW_HEADERS,
-            HeaderValue::from_static("authorization, content-type"),
-        );
-        h.insert(
-            header::ACCESS_CONTROL_MAX_AGE,
-            HeaderValue::from_static("600"),
-        );
+        crate::provider::token::allow_preflight(res.headers_mut(), HeaderValue::from_static("*"));
     }
     res
 }
