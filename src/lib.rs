@@ -7,9 +7,10 @@
 //!
 //! The crate has two halves:
 //!
-//! * the **authorization server** (feature `provider`): applications, grants, tokens and
-//!   their storage ([`store`]) over SQLite (the embedded default) or PostgreSQL, with
-//!   DOT's [`settings`];
+//! * the **authorization server** (feature `provider`): [`provider::Provider`] gives DOT's
+//!   endpoints (authorize with login and consent, token, revocation, introspection, and
+//!   OpenID Connect) as an axum router, over the [`store`] — SQLite (the embedded default)
+//!   or PostgreSQL — with DOT's [`settings`]; `oauth-toolkit serve` runs it standalone;
 //! * the **resource server** (feature `resource`): tower layers that check bearer tokens.
 //!
 //! ## Quick start: storage

@@ -382,3 +382,32 @@ on_both!(
     key_rotation,
     metadata_and_userinfo_errors,
 );
+
+/// A bad OIDC_RSA_PRIVATE_KEY stops the provider at start-up, naming the setting.
+#[test]
+fn a_bad_key_fails_at_start_up_with_the_setting_name() {
+    let store = Arc::new(tower_oauth_toolkit::store::memory::MemoryStore::new());
+    for (active, inactive, setting) in [
+        (
+            "-----BEGIN PRIVATE KEY-----\nnot a key\n-----END PRIVATE KEY-----",
+            vec![],
+            "OIDC_RSA_PRIVATE_KEY",
+        ),
+        (
+            KEY_1,
+            vec!["-----BEGIN PRIVATE KEY-----\ngarbage\n-----END PRIVATE KEY-----"],
+            "OIDC_RSA_PRIVATE_KEYS_INACTIVE",
+        ),
+    ] {
+        let settings = oidc_settings(active, &inactive);
+        let err = Provider::builder(settings, store.clone(), StoreUsers::new(store.clone()))
+            .build()
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(setting), "{err}");
+        assert!(
+            !err.contains("garbage") && !err.contains("not a key"),
+            "no key material: {err}"
+        );
+    }
+}
