@@ -96,3 +96,7 @@ curl -sf -H "Authorization: Bearer $JWT" http://127.0.0.1:39472/hello >/dev/null
 compare "bare API, keep-alive" /bare "" "JWT RS256 (GET /hello), keep-alive" /hello "$JWT"
 compare "bare API, new connection per request" /bare "" \
         "JWT RS256, new connection per request" /hello "$JWT" "Connection: close"
+kill "${PIDS[-1]}"; sleep 0.5
+run_api JWKS_URL=http://127.0.0.1:39471/jwks.json JWT_ISSUER=https://auth.example JWT_AUDIENCE=https://api.example TOKEN_CACHE_SECONDS=300
+curl -sf -H "Authorization: Bearer $JWT" http://127.0.0.1:39472/hello >/dev/null
+compare "bare API, keep-alive" /bare "" "JWT RS256, verified-token cache on, keep-alive" /hello "$JWT"

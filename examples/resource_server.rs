@@ -9,7 +9,8 @@
 //!   `INTROSPECTION_CLIENT_ID` and `INTROSPECTION_CLIENT_SECRET`;
 //! - or JWT access tokens: `JWKS_URL` with `JWT_ISSUER` and `JWT_AUDIENCE`;
 //! - `TOKEN_CACHE_SECONDS` — the introspection cache bound (default 36000; never past a
-//!   token's `exp`).
+//!   token's `exp`); with `JWKS_URL`, setting it also remembers verified JWTs that long
+//!   (off otherwise).
 //!
 //! ```sh
 //! INTROSPECTION_URL=http://127.0.0.1:8000/o/introspect/ INTROSPECTION_AUTH_TOKEN=secret \
@@ -86,6 +87,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             .build()?)
     } else if let Some(jwks) = env("JWKS_URL") {
         let mut b = JwtValidator::builder().jwks_url(jwks.clone());
+        if let Some(ttl) = env("TOKEN_CACHE_SECONDS") {
+            b = b.cache(Duration::from_secs(ttl.parse()?), 100_000);
+        }
         if let Some(iss) = env("JWT_ISSUER") {
             b = b.issuer(iss);
         }

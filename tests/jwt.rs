@@ -277,3 +277,33 @@ async fn jwks_unreachable_is_503() {
         Err(BearerError::Unavailable(_))
     ));
 }
+
+/// With `cache`, a verified token is remembered (the synchronous path answers) until its
+/// `exp`; bad tokens are never remembered.
+#[tokio::test]
+async fn verified_tokens_are_cached_until_exp() {
+    let (addr, _) = jwks_server(&["rsa_public.jwk.json"]).await;
+    let v = JwtValidator::builder()
+        .jwks_url(format!("http://{addr}/.well-known/jwks.json"))
+        .issuer(ISS)
+        .audience(&[AUD])
+        .leeway(0)
+        .cache(Duration::from_secs(60), 100)
+        .build()
+        .unwrap();
+    let token = sign("rsa_private.pem", "key-1", "at+jwt", &claims(now() + 2));
+    assert!(v.validate_now(&token).is_none(), "not verified yet");
+    v.validate(token.clone()).await.unwrap();
+    assert!(matches!(v.validate_now(&token), Some(Ok(_))), "remembered");
+    let id_token = sign("rsa_private.pem", "key-1", "JWT", &claims(now() + 600));
+    assert!(is_invalid(&v.validate(id_token.clone()).await));
+    assert!(
+        v.validate_now(&id_token).is_none(),
+        "a refused token is not remembered"
+    );
+    tokio::time::sleep(Duration::from_millis(2200)).await;
+    assert!(v.validate_now(&token).is_none(), "gone at exp");
+    assert!(
+        matches!(v.validate(token).await, Err(BearerError::InvalidToken(m)) if m.contains("expired"))
+    );
+}

@@ -114,6 +114,8 @@ struct Inner {
     require_at_jwt: bool,
     keys: RwLock<Arc<KeySet>>,
     remote: Option<Remote>,
+    /// Verified tokens by digest, when [`JwtValidatorBuilder::cache`] is on.
+    cache: Option<super::cache::TokenCache>,
 }
 
 /// A JWT access-token validator. Cheap to clone.
@@ -154,6 +156,7 @@ pub struct JwtValidatorBuilder {
     cooldown: Duration,
     default_max_age: Duration,
     timeout: Duration,
+    cache: Option<(Duration, u64)>,
     error: Option<String>,
 }
 
@@ -171,6 +174,7 @@ impl JwtValidator {
             cooldown: Duration::from_secs(10),
             default_max_age: Duration::from_secs(300),
             timeout: Duration::from_secs(5),
+            cache: None,
             error: None,
         }
     }
@@ -479,6 +483,16 @@ impl JwtValidatorBuilder {
         Ok(self)
     }
 
+    /// Remember verified tokens (by SHA-256 digest) for at most `max_ttl` and never past
+    /// their `exp`, up to `capacity` of them: a repeated JWT then costs a cache lookup
+    /// (~0.3 µs) instead of a signature check (~25 µs for RS256). Off by default; a token
+    /// stays accepted for that long even if its key leaves the JWKS. Bad tokens are never
+    /// remembered.
+    pub fn cache(mut self, max_ttl: Duration, capacity: u64) -> Self {
+        self.cache = Some((max_ttl, capacity));
+        self
+    }
+
     /// Shortest time between two JWKS fetches caused by unknown `kid`s (default 10 s).
     pub fn refetch_cooldown(mut self, cooldown: Duration) -> Self {
         self.cooldown = cooldown;
@@ -548,6 +562,9 @@ impl JwtValidatorBuilder {
                 require_at_jwt: self.require_at_jwt,
                 keys: RwLock::new(Arc::new(static_set)),
                 remote,
+                cache: self.cache.map(|(ttl, capacity)| {
+                    super::cache::TokenCache::new(capacity, ttl, Duration::ZERO)
+                }),
             }),
         })
     }
@@ -557,12 +574,30 @@ impl TokenValidator for JwtValidator {
     type Future = BoxValidation;
 
     fn validate(&self, token: String) -> BoxValidation {
-        Box::pin(Self::check(self.inner.clone(), token))
+        let inner = self.inner.clone();
+        match inner.cache.clone() {
+            None => Box::pin(Self::check(inner, token)),
+            Some(cache) => {
+                let key = crate::crypto::token_digest(&token);
+                Box::pin(async move {
+                    let load = async move {
+                        Self::check(inner, token)
+                            .await
+                            .map(super::cache::CacheEntry::active)
+                    };
+                    cache.get_or_load(key, load).await
+                })
+            }
+        }
     }
 
     /// Verifies at once when the key is at hand (a fresh key set that has the `kid`);
     /// an unknown `kid` or a stale remote set goes the asynchronous way (JWKS fetch).
     fn validate_now(&self, token: &str) -> Option<Result<Arc<TokenInfo>, BearerError>> {
+        if let Some(cache) = &self.inner.cache {
+            // A hit answers; a miss goes the asynchronous way, which verifies and fills.
+            return cache.get_now(&crate::crypto::token_digest(token));
+        }
         let (header, validation) = match Self::preflight(&self.inner, token) {
             Ok(v) => v,
             Err(e) => return Some(Err(e)),
