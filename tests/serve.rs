@@ -200,3 +200,62 @@ async fn serve_end_to_end() {
         "no secret in the log"
     );
 }
+
+/// A client that never finishes its headers is cut off after --header-read-timeout,
+/// while normal requests are still served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_headers_are_cut_off() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let db = Db::new();
+    let port = free_port();
+    let mut server = db
+        .cmd(&[
+            "serve",
+            "--bind",
+            &format!("127.0.0.1:{port}"),
+            "--header-read-timeout",
+            "1",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let http = reqwest::Client::new();
+    let url = format!("http://127.0.0.1:{port}/api/hello");
+    let start = Instant::now();
+    while http.get(&url).send().await.is_err() {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "server did not start"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mut slow = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    slow.write_all(b"GET /api/hello HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let mut buf = [0u8; 256];
+    let read = tokio::time::timeout(Duration::from_secs(5), slow.read(&mut buf)).await;
+    let elapsed = started.elapsed();
+    assert!(read.is_ok(), "the connection was not closed within 5 s");
+    assert!(
+        elapsed >= Duration::from_millis(800),
+        "closed too early: {elapsed:?}"
+    );
+    // Either a close (0 bytes / reset) or an error answer; never a 200.
+    if let Ok(Ok(n)) = read {
+        assert!(!String::from_utf8_lossy(&buf[..n]).contains(" 200 "));
+    }
+    assert_eq!(
+        http.get(&url).send().await.unwrap().status(),
+        401,
+        "still serving"
+    );
+    let _ = Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status();
+    assert!(server.wait().unwrap().success());
+}

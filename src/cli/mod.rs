@@ -36,7 +36,7 @@ use crate::settings::Settings;
 use crate::store::sql::SqlStore;
 use crate::store::{CleanupStep, Store};
 
-pub use serve::{app as serve_app, CreateUserArgs, ServeArgs, DEFAULT_BIND};
+pub use serve::{app as serve_app, run_server, CreateUserArgs, ServeArgs, DEFAULT_BIND};
 
 /// The default database: an SQLite file in the working directory.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://oauth-toolkit.db";

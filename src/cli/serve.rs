@@ -32,6 +32,11 @@ pub struct ServeArgs {
     /// Secure when https, and becomes the OIDC issuer.
     #[arg(long, value_name = "URL")]
     pub issuer: Option<String>,
+    /// Seconds a client may take to send a request's headers before the connection is
+    /// closed (slow-header attacks); also how long an idle keep-alive connection stays
+    /// open.
+    #[arg(long, default_value_t = 10, value_name = "SECONDS")]
+    pub header_read_timeout: u64,
 }
 
 /// Arguments of `createuser`. `Debug` never prints the password.
@@ -205,10 +210,60 @@ pub(super) async fn serve(global: &GlobalArgs, args: &ServeArgs) -> Result<(), C
              curl -s -H \"Authorization: Bearer $ACCESS_TOKEN\" {base}/api/hello\n"
         );
     }
-    axum::serve(listener, app(&provider))
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .map_err(|e| CliError::new(1, format!("server error: {e}")))?;
+    run_server(
+        listener,
+        app(&provider),
+        std::time::Duration::from_secs(args.header_read_timeout.max(1)),
+        shutdown_signal(),
+    )
+    .await;
     store.close().await;
     Ok(())
+}
+
+/// Serves `app` on `listener` (HTTP/1.1, keep-alive) until `shutdown`, then lets the
+/// requests in flight finish (at most 30 s). Unlike `axum::serve`, a connection that has
+/// not sent its headers within `header_timeout` is closed.
+pub async fn run_server(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    header_timeout: std::time::Duration,
+    shutdown: impl std::future::Future<Output = ()>,
+) {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    // Out of file descriptors and the like: wait a moment, keep serving.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let service = hyper_util::service::TowerToHyperService::new(app.clone());
+        let conn = hyper::server::conn::http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(header_timeout)
+            .serve_connection(TokioIo::new(stream), service);
+        let conn = graceful.watch(conn);
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!(error = %e, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    if tokio::time::timeout(std::time::Duration::from_secs(30), graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("requests still running after 30 s; stopping anyway");
+    }
 }
