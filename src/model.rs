@@ -532,6 +532,10 @@ pub struct AccessTokenDetails {
     pub client_id: Option<String>,
     /// The user's username.
     pub username: Option<String>,
+    /// Whether the token's user is active (`None` for a token without a user): read in
+    /// the same query, so that checking a token of a deactivated user costs no extra
+    /// lookup.
+    pub user_active: Option<bool>,
 }
 
 /// An access token to insert.

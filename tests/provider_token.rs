@@ -927,6 +927,7 @@ async fn review_regressions(db: Db) {
     assert!(srv.store.set_user_active(alice.id, false).await.unwrap());
     assert_eq!(srv.introspect(&at).await["active"], false);
     assert_eq!(srv.introspect(&rt).await["active"], false);
+    assert_eq!(srv.hello(&at).await.0, 401, "StoreValidator refuses it too");
     let (s, v, _) = srv.token(pw, &form).await;
     assert_eq!(
         (s, err(&v)),
@@ -966,6 +967,7 @@ async fn review_regressions(db: Db) {
     );
     assert!(srv.store.set_user_active(alice.id, true).await.unwrap());
     assert_eq!(srv.introspect(&at).await["active"], true, "reactivated");
+    assert_eq!(srv.hello(&at).await.0, 200);
     // An unknown token_type_hint is ignored (RFC 7009 §2.1): the token is revoked.
     let (s, _, _) = srv
         .post(

@@ -90,7 +90,8 @@ impl<S: Store> StoreValidator<S> {
             return Ok(CacheEntry::inactive());
         };
         let now = Timestamp::now();
-        if details.token.is_expired(now) {
+        // Expired, or its user was deactivated: no longer good.
+        if details.token.is_expired(now) || details.user_active == Some(false) {
             return Ok(CacheEntry::inactive());
         }
         let info = TokenInfo {

@@ -568,6 +568,10 @@ impl Store for MemoryStore {
                 .user_id
                 .and_then(|u| s.users.get(&u))
                 .map(|u| u.username.clone()),
+            user_active: at
+                .user_id
+                .and_then(|u| s.users.get(&u))
+                .map(|u| u.is_active),
             token: at.clone(),
         }))
     }

@@ -951,7 +951,8 @@ impl Store for SqlStore {
                  t.token_checksum AS token_checksum, t.id_token_id AS id_token_id, \
                  t.application_id AS application_id, t.grant_id AS grant_id, \
                  t.expires AS expires, t.scope AS scope, t.created AS created, \
-                 a.client_id AS client_id, u.username AS username \
+                 a.client_id AS client_id, u.username AS username, \
+                 u.is_active AS user_active \
                  FROM oauth2_access_token t \
                  LEFT JOIN oauth2_application a ON a.id = t.application_id \
                  LEFT JOIN oauth2_user u ON u.id = t.user_id \
