@@ -178,14 +178,16 @@ async fn verify_in_pool(app: Application, secret: String) -> Result<bool, HashPo
 /// that timing does not tell which client ids exist.
 async fn decoy_check(secret: &str) {
     static DECOY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    let stored = DECOY
-        .get_or_init(|| {
+    let secret = secret.to_owned();
+    // The decoy hash itself is made (once) in the pool too: it is an Argon2 run.
+    let _ = in_hash_pool(move || {
+        let stored = DECOY.get_or_init(|| {
             crate::hashers::hash_secret("decoy", crate::hashers::SecretHasher::Argon2)
                 .unwrap_or_default()
-        })
-        .clone();
-    let secret = secret.to_owned();
-    let _ = in_hash_pool(move || crate::hashers::verify_secret(&secret, &stored)).await;
+        });
+        crate::hashers::verify_secret(&secret, stored)
+    })
+    .await;
 }
 
 impl From<HashPoolBusy> for OAuthError {
