@@ -130,7 +130,17 @@ impl OAuthError {
 
 impl From<crate::store::StoreError> for OAuthError {
     fn from(e: crate::store::StoreError) -> Self {
-        OAuthError::server(e)
+        match e {
+            // An environmental fault: 503, so that clients retry; nothing was written.
+            crate::store::StoreError::Unavailable(cause) => {
+                tracing::warn!(%cause, "storage temporarily unavailable; answering 503");
+                OAuthError::new(
+                    ErrorCode::TemporarilyUnavailable,
+                    "The server is temporarily unable to handle the request; try again later.",
+                )
+            }
+            e => OAuthError::server(e),
+        }
     }
 }
 

@@ -10,7 +10,7 @@ use super::cache::{CacheEntry, TokenCache};
 use super::error::BearerError;
 use super::token::TokenInfo;
 use crate::crypto::{token_checksum, token_digest};
-use crate::model::Timestamp;
+use crate::model::{AccessTokenDetails, Timestamp};
 use crate::scope::Scopes;
 use crate::store::Store;
 
@@ -51,9 +51,13 @@ where
     }
 }
 
-/// Validates tokens by looking their checksum up in a [`Store`], optionally behind an
-/// expiry-bounded cache (off by default, so a revocation is seen at once; with the cache
-/// a revoked token stays usable for at most the cache's bound).
+/// Validates tokens by looking their checksum up in a [`Store`].
+///
+/// When the store keeps its own revocation-aware cache (`SqlOptions::token_cache`, on in
+/// `oauth-toolkit serve`), a known token is answered from it without I/O and without
+/// allocating, and a revocation in this process is seen by the next request. The
+/// optional [`with_cache`](Self::with_cache) is the resource side's own cache instead: it
+/// does not hear of revocations, so a revoked token stays usable for at most its bound.
 pub struct StoreValidator<S> {
     store: Arc<S>,
     cache: Option<TokenCache>,
@@ -86,26 +90,31 @@ impl<S: Store> StoreValidator<S> {
             .find_access_token(&token_checksum(&token))
             .await
             .map_err(|e| BearerError::Unavailable(format!("token store: {e}")))?;
-        let Some(details) = details else {
-            return Ok(CacheEntry::inactive());
-        };
-        let now = Timestamp::now();
-        // Expired, or its user was deactivated: no longer good.
-        if details.token.is_expired(now) || details.user_active == Some(false) {
-            return Ok(CacheEntry::inactive());
+        match details {
+            Some(d) if is_good(&d, Timestamp::now()) => {
+                Ok(CacheEntry::active(Arc::new(token_info(&d))))
+            }
+            _ => Ok(CacheEntry::inactive()),
         }
-        let info = TokenInfo {
-            active: true,
-            scopes: Scopes::parse(&details.token.scope).unwrap_or_default(),
-            client_id: details.client_id,
-            username: details.username,
-            sub: details.token.user_id.map(|u| u.to_string()),
-            exp: Some(details.token.expires.unix()),
-            iat: Some(details.token.created.unix()),
-            aud: Vec::new(),
-            claims: serde_json::Map::new(),
-        };
-        Ok(CacheEntry::active(Arc::new(info)))
+    }
+}
+
+/// Not expired, and its user (if any) still active.
+fn is_good(details: &AccessTokenDetails, now: Timestamp) -> bool {
+    !details.token.is_expired(now) && details.user_active != Some(false)
+}
+
+fn token_info(details: &AccessTokenDetails) -> TokenInfo {
+    TokenInfo {
+        active: true,
+        scopes: Scopes::parse(&details.token.scope).unwrap_or_default(),
+        client_id: details.client_id.clone(),
+        username: details.username.clone(),
+        sub: details.token.user_id.map(|u| u.to_string()),
+        exp: Some(details.token.expires.unix()),
+        iat: Some(details.token.created.unix()),
+        aud: Vec::new(),
+        claims: serde_json::Map::new(),
     }
 }
 
@@ -113,7 +122,21 @@ impl<S: Store> TokenValidator for StoreValidator<S> {
     type Future = BoxValidation;
 
     fn validate_now(&self, token: &str) -> Option<Result<Arc<TokenInfo>, BearerError>> {
-        self.cache.as_ref()?.get_now(&token_digest(token))
+        let digest = token_digest(token);
+        if let Some(cache) = &self.cache {
+            return cache.get_now(&digest);
+        }
+        let hit = self.store.cached_access_token(&digest)?;
+        Some(match hit.details() {
+            Some(d) if is_good(d, Timestamp::now()) => {
+                // The slot holds a `TokenInfo` unless another reader of the cache put
+                // something else there first: then build one.
+                Ok(hit
+                    .derived(token_info)
+                    .unwrap_or_else(|| Arc::new(token_info(d))))
+            }
+            _ => CacheEntry::inactive().into_result(),
+        })
     }
 
     fn validate(&self, token: String) -> BoxValidation {

@@ -12,6 +12,8 @@
 //! semantics below hold for all of them:
 //!
 //! * tokens and codes are looked up by SHA-256 checksum only;
+//! * a write method returns only after its transaction committed, and returns the
+//!   commit's error when it failed; [`StoreError::Unavailable`] means "try again later";
 //! * revoking an access token deletes it and revokes its refresh token; revoking a refresh
 //!   token marks it revoked and deletes its access token (DOT 3.4.1);
 //! * [`Store::rotate_refresh_token`] is atomic: of two concurrent rotations of one refresh
@@ -33,6 +35,7 @@ use crate::model::{
     RefreshToken, Timestamp, User,
 };
 
+pub mod cache;
 pub mod memory;
 #[cfg(feature = "sqlx")]
 pub mod sql;
@@ -54,6 +57,11 @@ pub enum StoreError {
     /// Applying migrations failed.
     #[error("database migration failed: {0}")]
     Migration(String),
+    /// The database cannot serve now but may soon: busy or locked by another process,
+    /// full, read-only, unreachable, out of connections. Nothing was written. The
+    /// provider answers 503 `temporarily_unavailable`.
+    #[error("database temporarily unavailable: {0}")]
+    Unavailable(String),
     /// Any other backend error.
     #[error("database error: {0}")]
     Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
@@ -138,6 +146,14 @@ pub struct IssuedTokens {
 /// Methods return `impl Future + Send` so that implementations can be used from any
 /// multi-threaded runtime without boxing; implement them with `async fn`.
 pub trait Store: Send + Sync + 'static {
+    /// The store's in-process cache entry for a token's SHA-256 digest, when the store
+    /// keeps an [`AccessTokenCache`](cache::AccessTokenCache) and it holds a current
+    /// answer: no I/O, no waiting. The default has no cache.
+    fn cached_access_token(&self, digest: &[u8; 32]) -> Option<std::sync::Arc<cache::CachedToken>> {
+        let _ = digest;
+        None
+    }
+
     // ----- users -----
 
     /// Inserts a user; a taken username is a [`StoreError::Conflict`].
