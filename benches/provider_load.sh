@@ -1,69 +1,102 @@
 #!/usr/bin/env bash
-# HTTP load bench of `oauth-toolkit serve` (release) on 127.0.0.1 with wrk: the token
-# endpoint (client_credentials, Argon2-hashed secret, HTTP Basic) and the introspection
-# endpoint (client credentials, a live token), with keep-alive and with a new connection
-# per request, on SQLite and — when PG_BENCH_URL names an empty database — PostgreSQL.
-# Each case runs DURATION seconds (default 10) with CONN connections (default 32).
+# HTTP load bench of `oauth-toolkit serve` (release) on 127.0.0.1 with wrk, every case as a
+# ratio against the bare path of the same server in the same run (GET of an unknown path:
+# routing, the request-count middleware, a 404), with keep-alive and with a new connection
+# per request:
+#   - the demo API `/api/hello` with a valid and with an invalid token,
+#   - introspection of a live token (client authenticated with an Argon2-hashed secret),
+#   - the token endpoint, client_credentials, with a hashed and with a plain secret,
+# on SQLite and — when PG_BENCH_URL names an empty database — PostgreSQL.
+# Each case runs DURATION seconds (default 5) with CONN connections (default 32).
+# SEED_TOKENS=1000000 first fills the database with that many live access tokens.
 #
 #   benches/provider_load.sh
+#   SEED_TOKENS=1000000 benches/provider_load.sh
+#   BIN=/tmp/oauth-toolkit-0.1 benches/provider_load.sh
 #   PG_BENCH_URL=postgres://toolkit:toolkit@127.0.0.1:5432/toolkit_bench benches/provider_load.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v wrk >/dev/null || { apt-get update -q && apt-get install -y -q wrk; }
-DURATION=${DURATION:-10}
+DURATION=${DURATION:-5}
 CONN=${CONN:-32}
+SEED_TOKENS=${SEED_TOKENS:-0}
 PORT=39480
 BASE=http://127.0.0.1:$PORT
 WORK=$(mktemp -d)
 SERVER=
 cleanup() { [ -n "$SERVER" ] && kill "$SERVER" 2>/dev/null; rm -rf "$WORK"; }
 trap cleanup EXIT
-cargo build --release --bin oauth-toolkit >&2
-BIN=target/release/oauth-toolkit
+# BIN=path/to/oauth-toolkit measures another build (e.g. the previous release) instead.
+if [ -z "${BIN:-}" ]; then
+  cargo build --release --bin oauth-toolkit >&2
+  BIN=target/release/oauth-toolkit
+fi
+if [ "$SEED_TOKENS" -gt 0 ]; then
+  cargo build --release --example seed_expired_tokens --features sqlite,postgres >&2
+fi
 
-cat > "$WORK/post.lua" <<'LUA'
-wrk.method = "POST"
-wrk.body = os.getenv("BODY")
-wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
-wrk.headers["Authorization"] = os.getenv("AUTH")
+cat > "$WORK/req.lua" <<'LUA'
+wrk.method = os.getenv("METHOD")
+local body = os.getenv("BODY")
+if body ~= "" then
+  wrk.body = body
+  wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
+end
+local auth = os.getenv("AUTH")
+if auth ~= "" then wrk.headers["Authorization"] = auth end
 if os.getenv("CLOSE") == "1" then wrk.headers["Connection"] = "close" end
 LUA
 
-bench() { # label path body auth close
-  local out
-  out=$(BODY=$3 AUTH=$4 CLOSE=$5 wrk -t2 -c"$CONN" -d"${DURATION}s" --latency -s "$WORK/post.lua" "$BASE$2")
-  local rps p50 p99 non2xx errors
+declare -A BARE
+bench() { # label method path body auth close
+  local out rps p50 p99 non2xx errors ratio
+  out=$(METHOD=$2 BODY=$4 AUTH=$5 CLOSE=$6 wrk -t2 -c"$CONN" -d"${DURATION}s" --latency -s "$WORK/req.lua" "$BASE$3")
   rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
   p50=$(awk '/ 50%/ {print $2}' <<<"$out")
   p99=$(awk '/ 99%/ {print $2}' <<<"$out")
   non2xx=$(awk '/Non-2xx/ {print $5}' <<<"$out"); non2xx=${non2xx:-0}
   errors=$(awk '/Socket errors/ {print $0}' <<<"$out")
-  printf '| %s | %s | %s | %s | %s | %s |\n' "$DB" "$1" "$rps" "$p50" "$p99" "$non2xx${errors:+ ($errors)}"
+  if [ "$1" = bare ]; then BARE[$6]=$rps; ratio="100 %"; else
+    ratio=$(awk -v a="$rps" -v b="${BARE[$6]}" 'BEGIN { printf "%.0f %%", 100 * a / b }'); fi
+  local conn=keep-alive; [ "$6" = 1 ] && conn="new connection"
+  printf '| %s | %s | %s | %s | %s | %s | %s | %s |\n' "$DB" "$1" "$conn" "$rps" "$ratio" "$p50" "$p99" "$non2xx${errors:+ ($errors)}"
 }
 
 run() { # database-url
-  export DATABASE_URL=$1 RUST_LOG=warn
+  export DATABASE_URL=$1 RUST_LOG=${RUST_LOG:-info}
   "$BIN" migrate >/dev/null
   "$BIN" createapplication confidential client-credentials --client-id bench-cc \
       --client-secret bench-cc-secret-0123456789 --name bench >/dev/null
+  "$BIN" createapplication confidential client-credentials --client-id bench-plain \
+      --client-secret bench-plain-secret-0123456789 --no-hash-client-secret --name plain >/dev/null
   "$BIN" createapplication confidential client-credentials --client-id bench-rs \
       --client-secret bench-rs-secret-0123456789 --name resource-server >/dev/null
+  if [ "$SEED_TOKENS" -gt 0 ]; then
+    target/release/examples/seed_expired_tokens "$1" "$SEED_TOKENS" live >&2
+  fi
   "$BIN" serve --bind 127.0.0.1:$PORT 2>"$WORK/server.log" &
   SERVER=$!
-  for _ in $(seq 50); do curl -s -o /dev/null "$BASE/api/hello" && break; sleep 0.2; done
-  local cc rs token
+  for _ in $(seq 50); do curl -s -o /dev/null "$BASE/" && break; sleep 0.2; done
+  local cc plain rs token
   cc="Basic $(printf 'bench-cc:bench-cc-secret-0123456789' | base64 -w0)"
+  plain="Basic $(printf 'bench-plain:bench-plain-secret-0123456789' | base64 -w0)"
   rs="Basic $(printf 'bench-rs:bench-rs-secret-0123456789' | base64 -w0)"
   token=$(curl -s -H "Authorization: $cc" -d grant_type=client_credentials -d scope=read "$BASE/o/token/" \
           | sed -E 's/.*"access_token":"([^"]+)".*/\1/')
-  bench "token (client_credentials), keep-alive" /o/token/ "grant_type=client_credentials&scope=read" "$cc" 0
-  bench "token (client_credentials), new connection per request" /o/token/ "grant_type=client_credentials&scope=read" "$cc" 1
-  bench "introspection, keep-alive" /o/introspect/ "token=$token" "$rs" 0
-  bench "introspection, new connection per request" /o/introspect/ "token=$token" "$rs" 1
+  local cc_body="grant_type=client_credentials&scope=read"
+  for close in 0 1; do
+    bench bare GET /bench-bare-path "" "" $close
+    bench "/api/hello, valid token" GET /api/hello "" "Bearer $token" $close
+    bench "/api/hello, invalid token" GET /api/hello "" "Bearer not-a-token-0123456789abcdef" $close
+    bench "introspection" POST /o/introspect/ "token=$token" "$rs" $close
+    bench "token, client_credentials, hashed secret" POST /o/token/ "$cc_body" "$cc" $close
+    bench "token, client_credentials, plain secret" POST /o/token/ "$cc_body" "$plain" $close
+  done
   kill "$SERVER"; wait "$SERVER" 2>/dev/null || true; SERVER=
+  echo "server log: $(wc -c <"$WORK/server.log") bytes" >&2
 }
 
-printf '| database | case | requests/s | p50 | p99 | non-2xx |\n|---|---|---:|---:|---:|---:|\n'
+printf '| database | case | connections | requests/s | of bare | p50 | p99 | non-2xx |\n|---|---|---|---:|---:|---:|---:|---:|\n'
 DB=SQLite run "sqlite://$WORK/bench.db"
 if [ -n "${PG_BENCH_URL:-}" ]; then
   PGOPTIONS='-c client_min_messages=warning' psql "$PG_BENCH_URL" -qc 'DROP SCHEMA public CASCADE; CREATE SCHEMA public;' >/dev/null

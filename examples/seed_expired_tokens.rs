@@ -1,9 +1,12 @@
 //! Bench fixture: fills a database with N expired access tokens, each paired with a live
 //! (unrevoked) refresh token — the shape of DOT's `seed_expired_tokens` lab command — with
-//! one bulk `INSERT … SELECT` per table inside the database.
+//! one bulk `INSERT … SELECT` per table inside the database. With `live` as third
+//! argument: N access tokens that expire in ten hours, without refresh tokens (the
+//! "1 M live tokens" case of `benches/provider_load.sh`).
 //!
 //! ```sh
 //! cargo run --release --example seed_expired_tokens -- sqlite://bench.db 1000000
+//! cargo run --release --example seed_expired_tokens -- sqlite://bench.db 1000000 live
 //! ```
 //!
 //! The access tokens expired 30 days ago, so with `REFRESH_TOKEN_EXPIRE_SECONDS = 86400`
@@ -26,6 +29,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .next()
         .ok_or("usage: seed_expired_tokens DATABASE_URL COUNT")?
         .parse()?;
+    let live = args.next().as_deref() == Some("live");
     let started = Instant::now();
 
     let store = SqlStore::connect(&url).await?;
@@ -44,7 +48,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     };
     store.close().await;
-    let expired = Timestamp::now().sub_secs(30 * 86_400).unix();
+    let expired = if live {
+        Timestamp::now().add_secs(36_000).unix()
+    } else {
+        Timestamp::now().sub_secs(30 * 86_400).unix()
+    };
 
     let (access, refresh) = match kind {
         SqlKind::Sqlite => (
@@ -75,7 +83,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .bind(expired)
                 .execute(&mut c)
                 .await?;
-            sqlx::query(refresh).bind(app.id).execute(&mut c).await?;
+            if !live {
+                sqlx::query(refresh).bind(app.id).execute(&mut c).await?;
+            }
             sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
                 .execute(&mut c)
                 .await?;
@@ -88,12 +98,19 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .bind(expired)
                 .execute(&mut c)
                 .await?;
-            sqlx::query(refresh).bind(app.id).execute(&mut c).await?;
+            if !live {
+                sqlx::query(refresh).bind(app.id).execute(&mut c).await?;
+            }
             sqlx::query("ANALYZE").execute(&mut c).await?;
         }
     }
     println!(
-        "seeded {count} expired access tokens with refresh tokens in {:.1}s",
+        "seeded {count} {} in {:.1}s",
+        if live {
+            "live access tokens"
+        } else {
+            "expired access tokens with refresh tokens"
+        },
         started.elapsed().as_secs_f64()
     );
     Ok(())

@@ -2,6 +2,7 @@
 
 use std::io::{BufRead, Write};
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -16,7 +17,8 @@ use super::{io_err, load_settings, CliError, GlobalArgs};
 use crate::provider::users::CreateUserError;
 use crate::provider::{Provider, StoreUsers};
 use crate::resource::{BearerLayer, ScopePolicy, StoreValidator, TokenInfo};
-use crate::store::sql::SqlStore;
+use crate::store::cache::TokenCacheOptions;
+use crate::store::sql::{SqlOptions, SqlStore};
 use crate::store::Store;
 
 /// The default address of `serve`.
@@ -109,21 +111,60 @@ async fn hello(Extension(token): Extension<Arc<TokenInfo>>) -> Json<serde_json::
     }))
 }
 
-/// One log line per request: method, path, status, time. Never the query (it may carry
-/// codes) nor any header.
+/// Requests answered since the last summary, by status class.
+#[derive(Debug)]
+struct RequestCounts {
+    by_class: [AtomicU64; 6],
+    slowest_micros: AtomicU64,
+}
+
+static REQUESTS: RequestCounts = RequestCounts {
+    by_class: [const { AtomicU64::new(0) }; 6],
+    slowest_micros: AtomicU64::new(0),
+};
+
+/// Counts every request; with `-v` (DEBUG) also one line per request: method, path,
+/// status, time — never the query (it may carry codes) nor any header. At the default
+/// level a line per request would cost more than the request itself on the hot paths
+/// (BENCHMARKS.md), so INFO gets a summary per minute instead ([`log_summaries`]).
 async fn log_request(req: Request, next: Next) -> Response {
-    let method = req.method().clone();
-    let path = req.uri().path().to_owned();
     let start = Instant::now();
+    let debug = tracing::enabled!(tracing::Level::DEBUG);
+    let line = debug.then(|| (req.method().clone(), req.uri().path().to_owned()));
     let res = next.run(req).await;
-    tracing::info!(
-        %method,
-        %path,
-        status = res.status().as_u16(),
-        micros = start.elapsed().as_micros() as u64,
-        "request"
-    );
+    let micros = start.elapsed().as_micros() as u64;
+    let class = usize::from(res.status().as_u16() / 100).min(5);
+    REQUESTS.by_class[class].fetch_add(1, Ordering::Relaxed);
+    REQUESTS.slowest_micros.fetch_max(micros, Ordering::Relaxed);
+    if let Some((method, path)) = line {
+        tracing::debug!(%method, %path, status = res.status().as_u16(), micros, "request");
+    }
     res
+}
+
+/// Logs, every `every`, how many requests were answered by status class and the slowest,
+/// when there were any.
+async fn log_summaries(every: std::time::Duration) {
+    let mut tick = tokio::time::interval(every);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        let n: [u64; 6] = std::array::from_fn(|i| REQUESTS.by_class[i].swap(0, Ordering::Relaxed));
+        let slowest = REQUESTS.slowest_micros.swap(0, Ordering::Relaxed);
+        let total: u64 = n.iter().sum();
+        if total > 0 {
+            tracing::info!(
+                requests = total,
+                ok = n[2],
+                redirects = n[3],
+                client_errors = n[4],
+                server_errors = n[5],
+                slowest_micros = slowest,
+                "requests in the last {} s",
+                every.as_secs()
+            );
+        }
+    }
 }
 
 /// The standalone server's routes: the provider under `/o/` and the demo API.
@@ -166,7 +207,13 @@ async fn shutdown_signal() {
 /// until SIGINT/SIGTERM.
 pub(super) async fn serve(global: &GlobalArgs, args: &ServeArgs) -> Result<(), CliError> {
     let settings = load_settings(global)?;
-    let store = SqlStore::connect(&global.database_url)
+    // The token cache: the demo API, introspection and userinfo answer known tokens
+    // without a database read; every revocation in this process invalidates it.
+    let options = SqlOptions {
+        token_cache: Some(TokenCacheOptions::default()),
+        ..SqlOptions::default()
+    };
+    let store = SqlStore::connect_with(&global.database_url, options)
         .await
         .map_err(|e| CliError::new(1, e.to_string()))?;
     let ran = store
@@ -210,6 +257,7 @@ pub(super) async fn serve(global: &GlobalArgs, args: &ServeArgs) -> Result<(), C
              curl -s -H \"Authorization: Bearer $ACCESS_TOKEN\" {base}/api/hello\n"
         );
     }
+    let summaries = tokio::spawn(log_summaries(std::time::Duration::from_secs(60)));
     run_server(
         listener,
         app(&provider),
@@ -217,6 +265,7 @@ pub(super) async fn serve(global: &GlobalArgs, args: &ServeArgs) -> Result<(), C
         shutdown_signal(),
     )
     .await;
+    summaries.abort();
     store.close().await;
     Ok(())
 }

@@ -14,11 +14,26 @@ use tower_oauth_toolkit::store::sql::{SqlOptions, SqlStore};
 
 /// A migrated SQLite store on a fresh file in a temporary directory.
 pub async fn sqlite_store() -> (SqlStore, tempfile::TempDir) {
+    sqlite_store_with(SqlOptions::default()).await
+}
+
+/// A migrated SQLite store with `options`, on a fresh file in a temporary directory.
+pub async fn sqlite_store_with(options: SqlOptions) -> (SqlStore, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("temp dir");
     let url = format!("sqlite://{}", dir.path().join("test.db").display());
-    let store = SqlStore::connect(&url).await.expect("open sqlite");
+    let store = SqlStore::connect_with(&url, options)
+        .await
+        .expect("open sqlite");
     store.migrate().await.expect("migrate sqlite");
     (store, dir)
+}
+
+/// `oauth-toolkit serve`'s store options: the access-token cache on.
+pub fn serve_options() -> SqlOptions {
+    SqlOptions {
+        token_cache: Some(tower_oauth_toolkit::store::cache::TokenCacheOptions::default()),
+        ..SqlOptions::default()
+    }
 }
 
 /// The PostgreSQL URL for tests, or `None` (after printing why) when tests must skip.
@@ -58,11 +73,19 @@ pub async fn postgres_store() -> Option<SqlStore> {
 
 /// A migrated PostgreSQL store in its own schema, with the URL and the schema name.
 pub async fn postgres_store_in_schema() -> Option<(SqlStore, String, String)> {
+    postgres_store_in_schema_with(SqlOptions::default()).await
+}
+
+/// A migrated PostgreSQL store with `options` in its own schema, with the URL and the
+/// schema name.
+pub async fn postgres_store_in_schema_with(
+    options: SqlOptions,
+) -> Option<(SqlStore, String, String)> {
     let (url, schema) = postgres_schema().await?;
     let options = SqlOptions {
         max_connections: 16,
         search_path: Some(schema.clone()),
-        ..SqlOptions::default()
+        ..options
     };
     let store = SqlStore::connect_with(&url, options)
         .await

@@ -32,13 +32,16 @@ pub enum Db {
     Postgres,
 }
 
+/// A store configured as `oauth-toolkit serve` configures it (token cache on).
 pub async fn open(db: Db) -> Option<(SqlStore, Option<tempfile::TempDir>)> {
     match db {
         Db::Sqlite => {
-            let (s, d) = super::sqlite_store().await;
+            let (s, d) = super::sqlite_store_with(super::serve_options()).await;
             Some((s, Some(d)))
         }
-        Db::Postgres => super::postgres_store().await.map(|s| (s, None)),
+        Db::Postgres => super::postgres_store_in_schema_with(super::serve_options())
+            .await
+            .map(|(s, _, _)| (s, None)),
     }
 }
 
