@@ -2,9 +2,10 @@
 //! by checksum (hit and miss), the two queries on every token request and every
 //! protected-API request that misses the cache.
 //!
-//! Two views: one client at a time (criterion's default: latency, including the wake-ups
-//! of sqlx's SQLite worker thread), and 8 clients at once (`*_x8`: time per operation
-//! under load, which is what a server sees).
+//! Two views: one client at a time (criterion's default: latency, including the hand-off
+//! to the engine's writer or reader thread and back), and 8 or 32 clients at once
+//! (`*_x8`, `*_x32`: time per operation under load, which is what a server sees; the
+//! writer commits what queued meanwhile in one transaction).
 //!
 //! `cargo bench --bench store`
 
@@ -112,32 +113,34 @@ fn bench(c: &mut Criterion) {
         })
     });
     let k = std::sync::Arc::new(AtomicU64::new(0));
-    g.bench_function("insert_access_token_x8", |b| {
-        b.to_async(&rt).iter_custom(|iters| {
-            let (store, k) = (store.clone(), k.clone());
-            async move {
-                let start = std::time::Instant::now();
-                let tasks: Vec<_> = (0..8)
-                    .map(|_| {
-                        let (store, k) = (store.clone(), k.clone());
-                        tokio::spawn(async move {
-                            for _ in 0..iters.div_ceil(8) {
-                                let i = k.fetch_add(1, Ordering::Relaxed);
-                                store
-                                    .issue_tokens(tokens(app_id, &format!("x8-{i}")))
-                                    .await
-                                    .unwrap();
-                            }
+    for clients in [8u64, 32] {
+        g.bench_function(format!("insert_access_token_x{clients}"), |b| {
+            b.to_async(&rt).iter_custom(|iters| {
+                let (store, k) = (store.clone(), k.clone());
+                async move {
+                    let start = std::time::Instant::now();
+                    let tasks: Vec<_> = (0..clients)
+                        .map(|_| {
+                            let (store, k) = (store.clone(), k.clone());
+                            tokio::spawn(async move {
+                                for _ in 0..iters.div_ceil(clients) {
+                                    let i = k.fetch_add(1, Ordering::Relaxed);
+                                    store
+                                        .issue_tokens(tokens(app_id, &format!("x8-{i}")))
+                                        .await
+                                        .unwrap();
+                                }
+                            })
                         })
-                    })
-                    .collect();
-                for t in tasks {
-                    t.await.unwrap();
+                        .collect();
+                    for t in tasks {
+                        t.await.unwrap();
+                    }
+                    start.elapsed()
                 }
-                start.elapsed()
-            }
-        })
-    });
+            })
+        });
+    }
     g.finish();
 }
 

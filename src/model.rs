@@ -424,9 +424,41 @@ impl fmt::Debug for NewApplication {
     }
 }
 
+/// The RFC 7636 challenge of an authorization request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PkceChallenge {
+    /// The `code_challenge`.
+    pub challenge: String,
+    /// The `code_challenge_method`.
+    pub method: CodeChallengeMethod,
+}
+
+impl PkceChallenge {
+    /// From the two stored columns: both empty is "no PKCE"; a challenge with an
+    /// unreadable method is an error (reading it as "none" would let the code be
+    /// exchanged without a verifier).
+    pub fn from_columns(challenge: String, method: &str) -> Result<Option<Self>, ParseEnumError> {
+        if challenge.is_empty() && method.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(PkceChallenge {
+            challenge,
+            method: method.parse()?,
+        }))
+    }
+}
+
+/// The two stored columns (`code_challenge`, `code_challenge_method`) of an optional
+/// challenge: empty strings for none, as DOT stores it.
+pub fn pkce_columns(pkce: &Option<PkceChallenge>) -> (&str, &'static str) {
+    match pkce {
+        Some(p) => (p.challenge.as_str(), p.method.as_str()),
+        None => ("", ""),
+    }
+}
+
 /// An authorization code (DOT's `Grant`), stored by checksum.
 #[derive(Clone, Debug, PartialEq, Eq)]
-#[cfg_attr(feature = "sqlx", derive(sqlx::FromRow))]
 pub struct Grant {
     /// Primary key.
     pub id: i64,
@@ -442,10 +474,9 @@ pub struct Grant {
     pub redirect_uri: String,
     /// Granted scopes, space-separated.
     pub scope: String,
-    /// PKCE challenge ("" when none).
-    pub code_challenge: String,
-    /// PKCE method ("" when none).
-    pub code_challenge_method: String,
+    /// The PKCE challenge, if the request had one (columns `code_challenge`,
+    /// `code_challenge_method`).
+    pub pkce: Option<PkceChallenge>,
     /// OIDC nonce ("" when none).
     pub nonce: String,
     /// OIDC `claims` request parameter, JSON ("" when none).
@@ -473,10 +504,8 @@ pub struct NewGrant {
     pub redirect_uri: String,
     /// Granted scopes.
     pub scope: String,
-    /// PKCE challenge.
-    pub code_challenge: String,
-    /// PKCE method.
-    pub code_challenge_method: String,
+    /// The PKCE challenge, if any.
+    pub pkce: Option<PkceChallenge>,
     /// OIDC nonce.
     pub nonce: String,
     /// OIDC claims request (JSON).
@@ -744,8 +773,7 @@ impl NewGrant {
             expires: self.expires,
             redirect_uri: self.redirect_uri,
             scope: self.scope,
-            code_challenge: self.code_challenge,
-            code_challenge_method: self.code_challenge_method,
+            pkce: self.pkce,
             nonce: self.nonce,
             claims: self.claims,
             auth_time: self.auth_time,

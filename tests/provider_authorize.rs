@@ -327,7 +327,7 @@ async fn code_flow_with_pkce_s256_end_to_end() {
         .unwrap();
     assert_eq!(grant.scope, "read");
     assert_eq!(grant.redirect_uri, CB);
-    assert_eq!(grant.code_challenge_method, "S256");
+    assert_eq!(grant.pkce.as_ref().map(|p| p.method.as_str()), Some("S256"));
     assert!(
         !grant.code_checksum.contains(&code),
         "only the checksum is stored"

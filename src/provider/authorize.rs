@@ -143,7 +143,8 @@ use super::Provider;
 use crate::crypto::token_checksum;
 use crate::generators::{generate_token, UNICODE_ASCII_CHARACTER_SET};
 use crate::model::{
-    AccessToken, Algorithm, Application, CodeChallengeMethod, GrantType, NewGrant, Timestamp,
+    AccessToken, Algorithm, Application, CodeChallengeMethod, GrantType, NewGrant, PkceChallenge,
+    Timestamp,
 };
 use crate::scope::{Scopes, ScopesBackend};
 use crate::settings::{ApprovalPrompt, Settings};
@@ -382,7 +383,7 @@ pub(crate) struct AuthRequest {
     /// Whether the client sent `redirect_uri` (the code then remembers it, §4.1.3).
     pub(crate) redirect_uri_sent: bool,
     pub(crate) scopes: Scopes,
-    pub(crate) challenge: Option<(String, CodeChallengeMethod)>,
+    pub(crate) challenge: Option<PkceChallenge>,
     pub(crate) nonce: String,
     pub(crate) claims: String,
     pub(crate) prompt: Prompt,
@@ -546,7 +547,7 @@ fn pkce_challenge(
     settings: &Settings,
     app: &Application,
     params: &Params,
-) -> Result<Option<(String, CodeChallengeMethod)>, OAuthError> {
+) -> Result<Option<PkceChallenge>, OAuthError> {
     let challenge = params.get("code_challenge")?;
     let method = params.get("code_challenge_method")?;
     let Some(challenge) = challenge else {
@@ -580,7 +581,10 @@ fn pkce_challenge(
             "Malformed code_challenge (RFC 7636 §4.2).",
         ));
     }
-    Ok(Some((challenge.to_owned(), method)))
+    Ok(Some(PkceChallenge {
+        challenge: challenge.to_owned(),
+        method,
+    }))
 }
 
 /// Stage 2: everything after the redirect URI. Failures go back to `target`.
@@ -614,7 +618,7 @@ pub(crate) fn check_request(
 struct Checked {
     response_type: ResponseType,
     scopes: Scopes,
-    challenge: Option<(String, CodeChallengeMethod)>,
+    challenge: Option<PkceChallenge>,
     nonce: String,
     claims: String,
     prompt: Prompt,
@@ -1044,10 +1048,7 @@ async fn issue<S: Store, U: UserAuthenticator>(
     let mut grant_id = None;
     if rt.code() {
         let value = generate_token(CODE_LENGTH, UNICODE_ASCII_CHARACTER_SET.as_bytes());
-        let (challenge, method) = match &req.challenge {
-            Some((c, m)) => (c.clone(), m.as_str().to_owned()),
-            None => (String::new(), String::new()),
-        };
+        let pkce = req.challenge.clone();
         let grant = inner
             .store
             .create_grant(NewGrant {
@@ -1061,8 +1062,7 @@ async fn issue<S: Store, U: UserAuthenticator>(
                     String::new()
                 },
                 scope: req.scopes.to_string(),
-                code_challenge: challenge,
-                code_challenge_method: method,
+                pkce,
                 nonce: req.nonce.clone(),
                 claims: req.claims.clone(),
                 auth_time: user.auth_time,
@@ -1780,7 +1780,10 @@ mod tests {
         assert_eq!(ok.response_type, ResponseType::Code);
         assert_eq!(
             ok.challenge,
-            Some((S256.to_owned(), CodeChallengeMethod::S256))
+            Some(PkceChallenge {
+                challenge: S256.to_owned(),
+                method: CodeChallengeMethod::S256
+            })
         );
         assert_eq!(
             code_of(check(&s, code_app(), "response_type=code")),
@@ -1819,7 +1822,11 @@ mod tests {
         );
         let plain = format!("response_type=code&code_challenge={S256}");
         assert_eq!(
-            check(&s, code_app(), &plain).unwrap().challenge.unwrap().1,
+            check(&s, code_app(), &plain)
+                .unwrap()
+                .challenge
+                .unwrap()
+                .method,
             CodeChallengeMethod::Plain
         );
         let strict = Settings {

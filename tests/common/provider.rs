@@ -49,6 +49,15 @@ pub async fn open(db: Db) -> Option<(SqlStore, Option<tempfile::TempDir>)> {
 /// few applications and one user.
 pub async fn start(db: Db, settings: Settings) -> Option<Server> {
     let (store, dir) = open(db).await?;
+    Some(start_with(store, dir, settings).await)
+}
+
+/// [`start`] on a store opened by the caller.
+pub async fn start_with(
+    store: SqlStore,
+    dir: Option<tempfile::TempDir>,
+    settings: Settings,
+) -> Server {
     let store = Arc::new(store);
     let app = |id: &str, t: ClientType, g: GrantType, secret: Option<&str>| {
         let mut a = NewApplication::new(id, t, g);
@@ -124,7 +133,7 @@ pub async fn start(db: Db, settings: Settings) -> Option<Server> {
     let addr = listener.local_addr().unwrap();
     let router = tower_oauth_toolkit::cli::serve_app(&provider);
     tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
-    Some(Server {
+    Server {
         base: format!("http://{addr}"),
         store,
         http: reqwest::Client::builder()
@@ -132,7 +141,7 @@ pub async fn start(db: Db, settings: Settings) -> Option<Server> {
             .build()
             .unwrap(),
         _dir: dir,
-    })
+    }
 }
 
 /// oauth2's HTTP goes through reqwest 0.13 here.
@@ -282,8 +291,10 @@ impl Server {
                 expires: now.add_secs(expires_in),
                 redirect_uri: REDIRECT.into(),
                 scope: "read".into(),
-                code_challenge: challenge.map(|c| c.0.to_owned()).unwrap_or_default(),
-                code_challenge_method: challenge.map(|c| c.1.to_owned()).unwrap_or_default(),
+                pkce: challenge.map(|(challenge, method)| PkceChallenge {
+                    challenge: challenge.to_owned(),
+                    method: method.parse().expect("a PKCE method"),
+                }),
                 nonce: String::new(),
                 claims: String::new(),
                 auth_time: Some(now),

@@ -8,7 +8,7 @@
 
 use super::{mint, response, Issue, TokenResponse};
 use crate::crypto::token_checksum;
-use crate::model::{Application, CodeChallengeMethod, Timestamp};
+use crate::model::{Application, Timestamp};
 use crate::provider::error::OAuthError;
 use crate::provider::oidc::id_token::{IdTokenRequest, IdTokens};
 use crate::provider::params::Params;
@@ -62,27 +62,25 @@ pub(crate) async fn grant<S: Store, U: UserAuthenticator>(
             Some(_) => {}
         }
     }
-    if grant.code_challenge.is_empty() {
-        if verifier.is_some() {
-            // RFC 9700 §2.1.1: a verifier without a challenge is refused (PKCE downgrade).
-            return Err(OAuthError::invalid_grant(
-                "code_verifier sent, but the authorization request had no code_challenge.",
-            ));
+    match &grant.pkce {
+        None => {
+            if verifier.is_some() {
+                // RFC 9700 §2.1.1: a verifier without a challenge is refused (PKCE
+                // downgrade).
+                return Err(OAuthError::invalid_grant(
+                    "code_verifier sent, but the authorization request had no code_challenge.",
+                ));
+            }
         }
-    } else {
-        let verifier = verifier.ok_or_else(|| {
-            OAuthError::invalid_request("The code_verifier parameter is missing (PKCE).")
-        })?;
-        // An unreadable stored method fails closed (it would otherwise make the stored
-        // challenge itself a valid verifier).
-        let method = grant
-            .code_challenge_method
-            .parse::<CodeChallengeMethod>()
-            .map_err(|_| invalid())?;
-        if !pkce::verify(method, &grant.code_challenge, verifier) {
-            return Err(OAuthError::invalid_grant(
-                "The code_verifier does not match.",
-            ));
+        Some(challenge) => {
+            let verifier = verifier.ok_or_else(|| {
+                OAuthError::invalid_request("The code_verifier parameter is missing (PKCE).")
+            })?;
+            if !pkce::verify(challenge.method, &challenge.challenge, verifier) {
+                return Err(OAuthError::invalid_grant(
+                    "The code_verifier does not match.",
+                ));
+            }
         }
     }
     let Some(mut user) = users.find_user(grant.user_id).await? else {

@@ -38,10 +38,11 @@
 //!   bits), so a bad key stops the server at start-up instead of failing the first token
 //!   request. Measured here (release build, 2 shared cores): loading one key ~0.2 ms,
 //!   an RS256 signature ~0.8–1 ms, serializing a two-key JWKS ~2 µs.
-//!   `jsonwebtoken` 11's aws-lc backend still runs `RsaKeyPair::from_der` on the
-//!   `EncodingKey`'s DER bytes inside every `encode`, so up to ~0.2 ms of each signature
-//!   is that re-parse; only signing with a held `aws_lc_rs` key pair would remove it
-//!   (`benches/oidc.rs` measures `sign` and loading the keys).
+//!   `jsonwebtoken` 11's aws-lc backend runs `RsaKeyPair::from_der` on the
+//!   `EncodingKey`'s DER bytes inside every `encode`, so signing here does not go through
+//!   it: each key holds its parsed `aws_lc_rs` key pair and [`SigningKeys::sign`] builds
+//!   the compact JWS itself (`benches/oidc.rs` measures `sign` and loading the keys;
+//!   BENCHMARKS.md has both figures).
 //! - **Both PEM forms are accepted**: PKCS#1 (`-----BEGIN RSA PRIVATE KEY-----`, what
 //!   `openssl genrsa` wrote before OpenSSL 3) and PKCS#8 (`-----BEGIN PRIVATE KEY-----`).
 //!   `n` and `e` are read from the key itself by `jsonwebtoken`'s crypto backend, so no
@@ -110,8 +111,8 @@ pub struct RsaKey {
     kid: String,
     /// The public JWK: `kty`, `use`, `alg`, `kid`, `n`, `e`.
     jwk: Value,
-    /// The private key, for signing.
-    encoding: EncodingKey,
+    /// The private key, parsed once, for signing.
+    pair: std::sync::Arc<aws_lc_rs::signature::RsaKeyPair>,
     /// The public key (`n`, `e`), for verifying.
     decoding: DecodingKey,
 }
@@ -136,6 +137,7 @@ impl RsaKey {
         let decoding = DecodingKey::from_rsa_components(&rsa.n, &rsa.e)
             .map_err(|e| format!("its public half is unusable: {e}"))?;
         let kid = rfc7638_thumbprint(&rsa.n, &rsa.e);
+        let pair = std::sync::Arc::new(key_pair(pem)?);
         let jwk = json!({
             "kty": "RSA",
             "use": "sig",
@@ -147,7 +149,7 @@ impl RsaKey {
         Ok(Self {
             kid,
             jwk,
-            encoding,
+            pair,
             decoding,
         })
     }
@@ -252,13 +254,34 @@ impl SigningKeys {
     /// with non-string keys) or the RSA operation fails.
     pub fn sign<T: Serialize>(&self, typ: &str, claims: &T) -> Result<String, KeyError> {
         let key = &self.active;
+        let fail = |reason: String| KeyError::Sign {
+            kid: key.kid.clone(),
+            reason,
+        };
+        // The header as jsonwebtoken's `Header` serializes it (same field order), so a
+        // token is byte-for-byte what `jsonwebtoken::encode` would give.
         let mut header = Header::new(Algorithm::RS256);
         header.typ = (!typ.is_empty()).then(|| typ.to_owned());
         header.kid = Some(key.kid.clone());
-        jsonwebtoken::encode(&header, claims, &key.encoding).map_err(|e| KeyError::Sign {
-            kid: key.kid.clone(),
-            reason: e.to_string(),
-        })
+        let header = serde_json::to_vec(&header).map_err(|e| fail(e.to_string()))?;
+        let claims = serde_json::to_vec(claims).map_err(|e| fail(e.to_string()))?;
+        let modulus = key.pair.public_modulus_len();
+        let mut jws = String::with_capacity((header.len() + claims.len() + modulus) * 4 / 3 + 8);
+        URL_SAFE_NO_PAD.encode_string(&header, &mut jws);
+        jws.push('.');
+        URL_SAFE_NO_PAD.encode_string(&claims, &mut jws);
+        let mut signature = vec![0u8; modulus];
+        key.pair
+            .sign(
+                &aws_lc_rs::signature::RSA_PKCS1_SHA256,
+                &aws_lc_rs::rand::SystemRandom::new(),
+                jws.as_bytes(),
+                &mut signature,
+            )
+            .map_err(|_| fail("the RSA operation failed".into()))?;
+        jws.push('.');
+        URL_SAFE_NO_PAD.encode_string(&signature, &mut jws);
+        Ok(jws)
     }
 
     /// The public key with this `kid`, active or inactive, to verify a token we signed
@@ -300,6 +323,25 @@ fn rfc7638_thumbprint(n: &str, e: &str) -> String {
 /// Accepts the two PEM labels of an unencrypted RSA private key and explains the
 /// common mistakes (public key, certificate, encrypted or non-RSA key) before
 /// `jsonwebtoken` gives a less helpful error. Only the label is ever quoted back.
+/// The aws-lc key pair of a PEM private key (PKCS#8 or PKCS#1), parsed once.
+fn key_pair(pem: &str) -> Result<aws_lc_rs::signature::RsaKeyPair, String> {
+    use base64::engine::general_purpose::STANDARD;
+    let body: String = pem
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with("-----") && !l.contains(':'))
+        .collect();
+    let der = STANDARD
+        .decode(body.as_bytes())
+        .map_err(|e| format!("its PEM body is not base64: {e}"))?;
+    let pair = if pem.contains("BEGIN RSA PRIVATE KEY") {
+        aws_lc_rs::signature::RsaKeyPair::from_der(&der)
+    } else {
+        aws_lc_rs::signature::RsaKeyPair::from_pkcs8(&der)
+    };
+    pair.map_err(|e| format!("aws-lc refused the key: {e}"))
+}
+
 fn check_pem_label(pem: &str) -> Result<(), String> {
     const EXPECTED: &str = "expected `-----BEGIN PRIVATE KEY-----` (PKCS#8) or \
                             `-----BEGIN RSA PRIVATE KEY-----` (PKCS#1)";

@@ -60,6 +60,9 @@ pub struct SqlOptions {
     pub search_path: Option<String>,
     /// Keep a revocation-aware cache of access-token lookups (default: none).
     pub token_cache: Option<TokenCacheOptions>,
+    /// SQLite: how long a write waits for a lock held by another process (a
+    /// `cleartokens` run, a second server) before it fails as unavailable (default 5 s).
+    pub busy_timeout: Duration,
 }
 
 impl Default for SqlOptions {
@@ -69,6 +72,7 @@ impl Default for SqlOptions {
             acquire_timeout: Duration::from_secs(30),
             search_path: None,
             token_cache: None,
+            busy_timeout: Duration::from_secs(5),
         }
     }
 }
@@ -147,7 +151,7 @@ impl SqlStore {
     async fn connect_sqlite(url: &str, options: &SqlOptions) -> StoreResult<Backend> {
         let readers = (options.max_connections as usize).clamp(1, 4);
         Ok(Backend::Sqlite(Arc::new(
-            sqlite::SqliteStore::connect(url, readers).await?,
+            sqlite::SqliteStore::connect(url, readers, options.busy_timeout).await?,
         )))
     }
 

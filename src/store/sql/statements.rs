@@ -48,9 +48,16 @@ macro_rules! dg_cols {
 
 // ----- users -----
 
-pub(crate) const INSERT_USER: &str =
-    "INSERT INTO oauth2_user (username, email, password_hash, is_active, date_joined) \
-     VALUES ($1, $2, $3, $4, $5) RETURNING id";
+macro_rules! insert_user {
+    () => {
+        "INSERT INTO oauth2_user (username, email, password_hash, is_active, date_joined) \
+     VALUES ($1, $2, $3, $4, $5)"
+    };
+}
+pub(crate) const INSERT_USER: &str = concat!(insert_user!(), " RETURNING id");
+/// SQLite: without `RETURNING`, which SQLite runs through a temporary table; the id is
+/// `last_insert_rowid()`.
+pub(crate) const INSERT_USER_SQLITE: &str = insert_user!();
 pub(crate) const USER_BY_ID: &str =
     concat!("SELECT ", user_cols!(), " FROM oauth2_user WHERE id = $1");
 pub(crate) const USER_BY_NAME: &str = concat!(
@@ -64,11 +71,19 @@ pub(crate) const COUNT_USERS: &str = "SELECT COUNT(*) FROM oauth2_user";
 
 // ----- applications -----
 
-pub(crate) const INSERT_APP: &str = "INSERT INTO oauth2_application (client_id, user_id, \
+macro_rules! insert_app {
+    () => {
+        "INSERT INTO oauth2_application (client_id, user_id, \
      redirect_uris, post_logout_redirect_uris, client_type, authorization_grant_type, \
      client_secret, hash_client_secret, name, skip_authorization, created, updated, algorithm, \
      allowed_origins, pkce_required) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $12, $13, $14) RETURNING id";
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $12, $13, $14)"
+    };
+}
+pub(crate) const INSERT_APP: &str = concat!(insert_app!(), " RETURNING id");
+/// SQLite: without `RETURNING`, which SQLite runs through a temporary table; the id is
+/// `last_insert_rowid()`.
+pub(crate) const INSERT_APP_SQLITE: &str = insert_app!();
 pub(crate) const APP_BY_ID: &str = concat!(
     "SELECT ",
     app_cols!(),
@@ -88,10 +103,18 @@ pub(crate) const DELETE_APP: &str = "DELETE FROM oauth2_application WHERE id = $
 
 // ----- authorization codes -----
 
-pub(crate) const INSERT_GRANT: &str = "INSERT INTO oauth2_grant (user_id, code_checksum, \
+macro_rules! insert_grant {
+    () => {
+        "INSERT INTO oauth2_grant (user_id, code_checksum, \
      application_id, expires, redirect_uri, scope, code_challenge, code_challenge_method, nonce, \
      claims, auth_time, created) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
-     RETURNING id";
+    "
+    };
+}
+pub(crate) const INSERT_GRANT: &str = concat!(insert_grant!(), " RETURNING id");
+/// SQLite: without `RETURNING`, which SQLite runs through a temporary table; the id is
+/// `last_insert_rowid()`.
+pub(crate) const INSERT_GRANT_SQLITE: &str = insert_grant!();
 pub(crate) const GRANT_BY_CHECKSUM: &str = concat!(
     "SELECT ",
     grant_cols!(),
@@ -117,14 +140,38 @@ pub(crate) const DELETE_GRANT_ACCESS: &str =
 
 // ----- access, refresh and ID tokens -----
 
-pub(crate) const INSERT_AT: &str = "INSERT INTO oauth2_access_token (user_id, \
+macro_rules! insert_at {
+    () => {
+        "INSERT INTO oauth2_access_token (user_id, \
      source_refresh_token_id, token_checksum, id_token_id, application_id, grant_id, expires, \
-     scope, created) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id";
-pub(crate) const INSERT_RT: &str = "INSERT INTO oauth2_refresh_token (user_id, token_checksum, \
+     scope, created) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+    };
+}
+pub(crate) const INSERT_AT: &str = concat!(insert_at!(), " RETURNING id");
+/// SQLite: without `RETURNING`, which SQLite runs through a temporary table; the id is
+/// `last_insert_rowid()`.
+pub(crate) const INSERT_AT_SQLITE: &str = insert_at!();
+macro_rules! insert_rt {
+    () => {
+        "INSERT INTO oauth2_refresh_token (user_id, token_checksum, \
      application_id, access_token_id, token_family, created) \
-     VALUES ($1, $2, $3, $4, $5, $6) RETURNING id";
-pub(crate) const INSERT_IDT: &str = "INSERT INTO oauth2_id_token (user_id, jti, application_id, \
-     expires, scope, created) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id";
+     VALUES ($1, $2, $3, $4, $5, $6)"
+    };
+}
+pub(crate) const INSERT_RT: &str = concat!(insert_rt!(), " RETURNING id");
+/// SQLite: without `RETURNING`, which SQLite runs through a temporary table; the id is
+/// `last_insert_rowid()`.
+pub(crate) const INSERT_RT_SQLITE: &str = insert_rt!();
+macro_rules! insert_idt {
+    () => {
+        "INSERT INTO oauth2_id_token (user_id, jti, application_id, \
+     expires, scope, created) VALUES ($1, $2, $3, $4, $5, $6)"
+    };
+}
+pub(crate) const INSERT_IDT: &str = concat!(insert_idt!(), " RETURNING id");
+/// SQLite: without `RETURNING`, which SQLite runs through a temporary table; the id is
+/// `last_insert_rowid()`.
+pub(crate) const INSERT_IDT_SQLITE: &str = insert_idt!();
 
 /// Locks a live refresh token's row and reads its current access token (a no-op UPDATE
 /// locks on both databases): no row when the token is not live.
@@ -204,9 +251,17 @@ pub(crate) const IDT_BY_JTI: &str = concat!(
 
 // ----- device grants -----
 
-pub(crate) const INSERT_DEVICE: &str = "INSERT INTO oauth2_device_grant (device_code_checksum, \
+macro_rules! insert_device {
+    () => {
+        "INSERT INTO oauth2_device_grant (device_code_checksum, \
      user_code_checksum, scope, poll_interval, expires, status, client_id, last_checked, \
-     created) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) RETURNING id";
+     created) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)"
+    };
+}
+pub(crate) const INSERT_DEVICE: &str = concat!(insert_device!(), " RETURNING id");
+/// SQLite: without `RETURNING`, which SQLite runs through a temporary table; the id is
+/// `last_insert_rowid()`.
+pub(crate) const INSERT_DEVICE_SQLITE: &str = insert_device!();
 pub(crate) const DEVICE_BY_CODE: &str = concat!(
     "SELECT ",
     dg_cols!(),

@@ -9,8 +9,8 @@ use rusqlite::types::{FromSql, FromSqlResult, ToSqlOutput, Type, ValueRef};
 use rusqlite::{Connection, Row, ToSql};
 
 use crate::model::{
-    AccessToken, AccessTokenDetails, Application, DeviceGrant, Grant, IdToken, RefreshToken,
-    Timestamp, User,
+    AccessToken, AccessTokenDetails, Application, DeviceGrant, Grant, IdToken, PkceChallenge,
+    RefreshToken, Timestamp, User,
 };
 use crate::store::StoreResult;
 
@@ -50,6 +50,12 @@ fn prepare<'c>(
 pub(crate) fn execute(conn: &Connection, sql: &str, args: &[&dyn ToSql]) -> StoreResult<u64> {
     let mut stmt = prepare(conn, sql, args)?;
     Ok(stmt.raw_execute()? as u64)
+}
+
+/// Runs an `INSERT` (without `RETURNING`); the new row's id.
+pub(crate) fn insert(conn: &Connection, sql: &str, args: &[&dyn ToSql]) -> StoreResult<i64> {
+    execute(conn, sql, args)?;
+    Ok(conn.last_insert_rowid())
 }
 
 /// Every row of a statement.
@@ -163,8 +169,8 @@ pub(crate) fn grant(r: &Row<'_>) -> rusqlite::Result<Grant> {
         expires: r.get(4)?,
         redirect_uri: r.get(5)?,
         scope: r.get(6)?,
-        code_challenge: r.get(7)?,
-        code_challenge_method: r.get(8)?,
+        pkce: PkceChallenge::from_columns(r.get(7)?, &r.get::<_, String>(8)?)
+            .map_err(|e| rusqlite::Error::FromSqlConversionFailure(8, Type::Text, Box::new(e)))?,
         nonce: r.get(9)?,
         claims: r.get(10)?,
         auth_time: r.get(11)?,

@@ -1,0 +1,116 @@
+//! Users and applications.
+
+use super::{db_err, returned_id, PgStore};
+use crate::model::*;
+use crate::store::sql::statements as q;
+use crate::store::StoreResult;
+
+impl PgStore {
+    // ----- users -----
+
+    pub(crate) async fn create_user(&self, u: NewUser) -> StoreResult<User> {
+        let id = returned_id(
+            sqlx::query_scalar(q::INSERT_USER)
+                .bind(&u.username)
+                .bind(&u.email)
+                .bind(&u.password_hash)
+                .bind(u.is_active)
+                .bind(u.date_joined)
+                .fetch_all(&self.pool)
+                .await,
+        )?;
+        Ok(u.into_row(id))
+    }
+
+    pub(crate) async fn find_user(&self, id: i64) -> StoreResult<Option<User>> {
+        sqlx::query_as(q::USER_BY_ID)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err)
+    }
+
+    pub(crate) async fn find_user_by_username(&self, name: &str) -> StoreResult<Option<User>> {
+        sqlx::query_as(q::USER_BY_NAME)
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err)
+    }
+
+    pub(crate) async fn set_last_login(&self, id: i64, at: Timestamp) -> StoreResult<()> {
+        self.execute(sqlx::query(q::SET_LAST_LOGIN).bind(id).bind(at))
+            .await
+            .map(drop)
+    }
+
+    pub(crate) async fn set_user_active(&self, id: i64, active: bool) -> StoreResult<bool> {
+        Ok(self
+            .execute(sqlx::query(q::SET_USER_ACTIVE).bind(id).bind(active))
+            .await?
+            == 1)
+    }
+
+    pub(crate) async fn count_users(&self) -> StoreResult<u64> {
+        let n: i64 = sqlx::query_scalar(q::COUNT_USERS)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(db_err)?;
+        Ok(n as u64)
+    }
+
+    // ----- applications -----
+
+    pub(crate) async fn create_application(&self, a: NewApplication) -> StoreResult<Application> {
+        let id = returned_id(
+            sqlx::query_scalar(q::INSERT_APP)
+                .bind(&a.client_id)
+                .bind(a.user_id)
+                .bind(&a.redirect_uris)
+                .bind(&a.post_logout_redirect_uris)
+                .bind(a.client_type.as_str())
+                .bind(a.authorization_grant_type.as_str())
+                .bind(&a.client_secret)
+                .bind(a.hash_client_secret)
+                .bind(&a.name)
+                .bind(a.skip_authorization)
+                .bind(a.created)
+                .bind(a.algorithm.as_str())
+                .bind(&a.allowed_origins)
+                .bind(a.pkce_required)
+                .fetch_all(&self.pool)
+                .await,
+        )?;
+        Ok(a.into_row(id))
+    }
+
+    pub(crate) async fn find_application(&self, id: i64) -> StoreResult<Option<Application>> {
+        sqlx::query_as(q::APP_BY_ID)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err)
+    }
+
+    pub(crate) async fn find_application_by_client_id(
+        &self,
+        client_id: &str,
+    ) -> StoreResult<Option<Application>> {
+        sqlx::query_as(q::APP_BY_CLIENT_ID)
+            .bind(client_id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err)
+    }
+
+    pub(crate) async fn list_applications(&self) -> StoreResult<Vec<Application>> {
+        sqlx::query_as(q::LIST_APPS)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)
+    }
+
+    pub(crate) async fn delete_application(&self, id: i64) -> StoreResult<bool> {
+        Ok(self.execute(sqlx::query(q::DELETE_APP).bind(id)).await? > 0)
+    }
+}

@@ -1,0 +1,115 @@
+//! Users and applications.
+
+use rusqlite::ToSql;
+
+use super::rows::{self, all, execute, first_i64, insert, one, optional};
+use super::SqliteStore;
+use crate::model::*;
+use crate::store::sql::statements as q;
+use crate::store::StoreResult;
+
+impl SqliteStore {
+    // ----- users -----
+
+    pub(crate) async fn create_user(&self, u: NewUser) -> StoreResult<User> {
+        self.engine
+            .write_one(move |c| {
+                let args: [&dyn ToSql; 5] = [
+                    &u.username,
+                    &u.email,
+                    &u.password_hash,
+                    &u.is_active,
+                    &u.date_joined,
+                ];
+                let id = insert(c, q::INSERT_USER_SQLITE, &args)?;
+                Ok(u.into_row(id))
+            })
+            .await
+    }
+
+    pub(crate) async fn find_user(&self, id: i64) -> StoreResult<Option<User>> {
+        self.engine
+            .read(move |c| optional(c, q::USER_BY_ID, &[&id], rows::user))
+            .await
+    }
+
+    pub(crate) async fn find_user_by_username(&self, name: &str) -> StoreResult<Option<User>> {
+        let name = name.to_owned();
+        self.engine
+            .read(move |c| optional(c, q::USER_BY_NAME, &[&name], rows::user))
+            .await
+    }
+
+    pub(crate) async fn set_last_login(&self, id: i64, at: Timestamp) -> StoreResult<()> {
+        self.engine
+            .write_one(move |c| execute(c, q::SET_LAST_LOGIN, &[&id, &at]).map(drop))
+            .await
+    }
+
+    pub(crate) async fn set_user_active(&self, id: i64, active: bool) -> StoreResult<bool> {
+        self.engine
+            .write_one(move |c| Ok(execute(c, q::SET_USER_ACTIVE, &[&id, &active])? == 1))
+            .await
+    }
+
+    pub(crate) async fn count_users(&self) -> StoreResult<u64> {
+        self.engine
+            .read(|c| Ok(one(c, q::COUNT_USERS, &[], first_i64)? as u64))
+            .await
+    }
+
+    // ----- applications -----
+
+    pub(crate) async fn create_application(&self, a: NewApplication) -> StoreResult<Application> {
+        self.engine
+            .write_one(move |c| {
+                let args: [&dyn ToSql; 14] = [
+                    &a.client_id,
+                    &a.user_id,
+                    &a.redirect_uris,
+                    &a.post_logout_redirect_uris,
+                    &a.client_type.as_str(),
+                    &a.authorization_grant_type.as_str(),
+                    &a.client_secret,
+                    &a.hash_client_secret,
+                    &a.name,
+                    &a.skip_authorization,
+                    &a.created,
+                    &a.algorithm.as_str(),
+                    &a.allowed_origins,
+                    &a.pkce_required,
+                ];
+                let id = insert(c, q::INSERT_APP_SQLITE, &args)?;
+                Ok(a.into_row(id))
+            })
+            .await
+    }
+
+    pub(crate) async fn find_application(&self, id: i64) -> StoreResult<Option<Application>> {
+        self.engine
+            .read(move |c| optional(c, q::APP_BY_ID, &[&id], rows::application))
+            .await
+    }
+
+    pub(crate) async fn find_application_by_client_id(
+        &self,
+        client_id: &str,
+    ) -> StoreResult<Option<Application>> {
+        let client_id = client_id.to_owned();
+        self.engine
+            .read(move |c| optional(c, q::APP_BY_CLIENT_ID, &[&client_id], rows::application))
+            .await
+    }
+
+    pub(crate) async fn list_applications(&self) -> StoreResult<Vec<Application>> {
+        self.engine
+            .read(|c| all(c, q::LIST_APPS, &[], rows::application))
+            .await
+    }
+
+    pub(crate) async fn delete_application(&self, id: i64) -> StoreResult<bool> {
+        self.engine
+            .write_one(move |c| Ok(execute(c, q::DELETE_APP, &[&id])? > 0))
+            .await
+    }
+}
