@@ -64,7 +64,7 @@ use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 
 use bytes::Bytes;
-use http::{header, Request, Response};
+use http::{header, HeaderValue, Request, Response, StatusCode};
 use pin_project_lite::pin_project;
 use tower_layer::Layer;
 use tower_service::Service;
@@ -88,6 +88,9 @@ struct Config {
     allow_query: bool,
     error_with_scopes: bool,
     optional: bool,
+    /// The first `invalid_token` answer rendered (its description, `WWW-Authenticate`
+    /// and body): a flood of bad tokens is answered without rendering each refusal.
+    invalid_token: std::sync::OnceLock<Option<(String, HeaderValue, Bytes)>>,
 }
 
 /// A [`Layer`] that requires a valid bearer token. See the [module docs](self).
@@ -108,12 +111,16 @@ impl<V: TokenValidator> BearerLayer<V> {
                 allow_query: false,
                 error_with_scopes: false,
                 optional: false,
+                invalid_token: std::sync::OnceLock::new(),
             }),
         }
     }
 
     fn config_mut(&mut self) -> &mut Config {
-        Arc::make_mut(&mut self.config)
+        let config = Arc::make_mut(&mut self.config);
+        // Rendered with the old options.
+        config.invalid_token = std::sync::OnceLock::new();
+        config
     }
 
     /// The scopes requests need.
@@ -411,6 +418,25 @@ pin_project! {
 
 fn rejection(error: &BearerError, config: &Config) -> Response<Bytes> {
     tracing::debug!(status = %error.status(), reason = %error, "bearer token rejected");
+    if let BearerError::InvalidToken(description) = error {
+        let memo = config.invalid_token.get_or_init(|| {
+            let res = error.to_response(&config.realm, config.error_with_scopes);
+            let challenge = res.headers().get(header::WWW_AUTHENTICATE)?.clone();
+            Some((description.clone(), challenge, res.into_body()))
+        });
+        if let Some((_, challenge, body)) = memo.as_ref().filter(|m| &m.0 == description) {
+            let mut res = Response::new(body.clone());
+            *res.status_mut() = StatusCode::UNAUTHORIZED;
+            let headers = res.headers_mut();
+            headers.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
+            headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            headers.insert(header::WWW_AUTHENTICATE, challenge.clone());
+            return res;
+        }
+    }
     error.to_response(&config.realm, config.error_with_scopes)
 }
 

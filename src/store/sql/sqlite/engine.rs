@@ -41,7 +41,7 @@ pub(crate) struct Target {
     pub(crate) path: PathBuf,
     pub(crate) memory: bool,
     pub(crate) busy_timeout: Duration,
-    /// Page cache per connection, KiB.
+    /// The writer's page cache, KiB (each reader gets a quarter).
     pub(crate) cache_kib: i64,
 }
 
@@ -60,10 +60,14 @@ impl Target {
             // WAL: readers never block the writer nor it them. A no-op when already set.
             let _: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
         }
+        let cache_kib = if read_only {
+            self.cache_kib / 4
+        } else {
+            self.cache_kib
+        };
         conn.execute_batch(&format!(
             "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; \
-             PRAGMA temp_store = MEMORY; PRAGMA cache_size = -{};",
-            self.cache_kib
+             PRAGMA temp_store = MEMORY; PRAGMA cache_size = -{cache_kib};"
         ))?;
         Ok(conn)
     }

@@ -1,15 +1,26 @@
 //! The SQLite backend of [`SqlStore`](super::SqlStore): rusqlite on the engine's own
 //! threads (see [`engine`]), with the statements of [`super::statements`].
 //!
-//! ## Why not sqlx's SQLite driver
+//! ## Why not sqlx's SQLite driver (the decision, with figures)
 //! sqlx runs each SQLite connection on a worker thread and hands every statement over to
-//! it and back, ~50 µs a statement on the 2-core machine of BENCHMARKS.md; with its
-//! single writer, `issue_tokens` topped out near 4,500 commits a second and every
-//! transactional write paid that hand-off per statement. Here a whole batch of writes is
-//! one hand-off and one commit, and each statement is a cached prepared statement run in
-//! the writer's own thread (a few µs). BENCHMARKS.md ("Storage engine") has the figures
-//! of both. sqlx still embeds and checksums the migrations, so databases migrated by
-//! earlier versions keep their `_sqlx_migrations` history.
+//! it and back (~50 µs a statement on the 2-core machine of BENCHMARKS.md); with its
+//! single writer, inserts topped out near 4,100 a second, each transactional write paid
+//! the hand-off per statement, a failed `COMMIT` left the connection inside its
+//! transaction, and `fetch_one` of an `INSERT … RETURNING` returned the row before
+//! SQLite's autocommit had failed (the "200 for an unstored token" on a full disk). Here
+//! a whole batch of writes is one hand-off and one commit, each statement a cached
+//! prepared statement run in the writer's own thread. `cargo bench --bench store` (100k
+//! tokens in the table), sqlx 0.8 → this engine: insert one client 240 → 161 µs, 8
+//! clients 4,100 → 9,660/s (32 clients: 16,400/s); lookup hit 176 → 33 µs, 8 clients
+//! 29,000 → 61,700/s; miss 55 → 24 µs. End to end, `benches/provider_load.sh` in one
+//! run against the 0.1 binary: BENCHMARKS.md ("The store engine"). sqlx still embeds and
+//! checksums the migrations, so databases migrated by earlier versions keep their
+//! `_sqlx_migrations` history.
+//!
+//! What bounds the writer now is SQLite's page I/O: every token insert lands on a random
+//! leaf of the unique checksum index, one 4 KiB WAL frame per token (and one more page
+//! copied at checkpoint time). Time-ordered token keys would make those inserts
+//! sequential; that is a change of the token format, not of the engine.
 //!
 //! ## Tuning (documented in the README's storage notes)
 //! WAL journal with `synchronous = NORMAL` (a commit is durable against a crash of the
