@@ -1,6 +1,6 @@
 //! [`SqlStore`]: the [`Store`] on SQLite (the embedded default) or PostgreSQL.
 //!
-//! One set of SQL statements serves both databases ([`statements`]: positional `$N`
+//! One set of SQL statements serves both databases (`statements.rs`: positional `$N`
 //! parameters, `RETURNING`, `LIMIT` in sub-selects), each prepared once per connection
 //! and kept.
 //!
