@@ -4,6 +4,7 @@
 //! it answered. Every test runs on an SQLite file and on PostgreSQL.
 #![cfg(all(feature = "cli", feature = "postgres", feature = "jwt"))]
 
+#[macro_use]
 mod common;
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -261,21 +262,6 @@ async fn revocation_races_cached_validations(db: Db) {
         }
     }
     assert_eq!(violations.load(Ordering::Relaxed), 0);
-}
-
-macro_rules! on_both {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            use super::*;
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::$name(Db::Sqlite).await })*
-        }
-        mod postgres {
-            use super::*;
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::$name(Db::Postgres).await })*
-        }
-    };
 }
 
 on_both!(

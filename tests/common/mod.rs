@@ -5,6 +5,24 @@
 //! reason, unless `TOOLKIT_REQUIRE_POSTGRES=1` (as in CI), where a missing server fails.
 #![allow(dead_code, unreachable_pub)]
 
+/// Runs each async `fn name(db: Db)` of the test file once on SQLite and once on
+/// PostgreSQL, as `sqlite::name` and `postgres::name`.
+#[allow(unused_macros)]
+macro_rules! on_both {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            use super::*;
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { super::$name(Db::Sqlite).await })*
+        }
+        mod postgres {
+            use super::*;
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { super::$name(Db::Postgres).await })*
+        }
+    };
+}
+
 pub mod html;
 pub mod http;
 #[cfg(all(feature = "cli", feature = "postgres"))]
