@@ -11,6 +11,8 @@
 //!   the row with its client id, username and user state, or "no such token". A row lives
 //!   until the token's expiry, at most `max_ttl`; "no such token" lives `negative_ttl`
 //!   (short), so a flood of one bad token reaches the database once per `negative_ttl`.
+//!   Unknown tokens are kept apart (`negative_capacity`), so a flood of distinct bad
+//!   tokens evicts no known token.
 //! * Every write of the store that deletes an access token (revocation of either token,
 //!   rotation, replacement, replay revocation, logout deletion) forgets those tokens after
 //!   its commit and before it returns; deactivating (or reactivating) a user and deleting
@@ -47,6 +49,10 @@ pub struct TokenCacheOptions {
     pub max_ttl: Duration,
     /// How long "no such token" is kept (default 5 s; zero: not kept).
     pub negative_ttl: Duration,
+    /// The most unknown tokens kept (default 10,000), in a cache of their own: a flood
+    /// of distinct bad tokens neither evicts known tokens nor leaves a huge number of
+    /// entries to expire in one housekeeping run.
+    pub negative_capacity: u64,
 }
 
 impl Default for TokenCacheOptions {
@@ -55,6 +61,7 @@ impl Default for TokenCacheOptions {
             capacity: 100_000,
             max_ttl: Duration::from_secs(300),
             negative_ttl: Duration::from_secs(5),
+            negative_capacity: 10_000,
         }
     }
 }
@@ -114,6 +121,17 @@ mod engine {
     use super::{CachedToken, TokenCacheOptions};
     use crate::model::{AccessTokenDetails, Timestamp};
 
+    /// One poll of a moka `get`: it is async only for its housekeeping and cancel-safe, so
+    /// one poll with a no-op waker answers, or the caller takes the asynchronous path.
+    fn poll_once<T>(get: impl std::future::Future<Output = Option<T>>) -> Option<T> {
+        let fut = std::pin::pin!(get);
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        match fut.poll(&mut cx) {
+            std::task::Poll::Ready(found) => found,
+            std::task::Poll::Pending => None,
+        }
+    }
+
     /// How long a per-key revocation record is kept; a load that takes half of it is not
     /// cached.
     const RECORD_RETENTION: Duration = Duration::from_secs(60);
@@ -156,6 +174,10 @@ mod engine {
 
     struct Inner {
         cache: Cache<[u8; 32], Arc<CachedToken>>,
+        /// Tokens the store does not have (`None` when `negative_ttl` is zero).
+        unknown: Option<Cache<[u8; 32], ()>>,
+        /// The entry every unknown token answers with.
+        absent: Arc<CachedToken>,
         options: TokenCacheOptions,
         /// Bumped by every forget.
         seq: AtomicU64,
@@ -192,6 +214,18 @@ mod engine {
                         .max_capacity(options.capacity)
                         .expire_after(EntryExpiry)
                         .build(),
+                    unknown: (!options.negative_ttl.is_zero()).then(|| {
+                        Cache::builder()
+                            .max_capacity(options.negative_capacity)
+                            .time_to_live(options.negative_ttl)
+                            .build()
+                    }),
+                    absent: Arc::new(CachedToken {
+                        details: None,
+                        seq: 0,
+                        ttl: options.negative_ttl,
+                        derived: OnceLock::new(),
+                    }),
                     options,
                     seq: AtomicU64::new(0),
                     last_key_forget: AtomicU64::new(0),
@@ -215,16 +249,12 @@ mod engine {
 
         /// The entry for `key` if the cache holds a current one, without waiting.
         pub fn get_now(&self, key: &[u8; 32]) -> Option<Arc<CachedToken>> {
-            use std::future::Future;
-            let fut = std::pin::pin!(self.inner.cache.get(key));
-            // moka's `get` is async only for its housekeeping and is cancel-safe: one poll
-            // with a no-op waker answers, or the caller takes the asynchronous path.
-            let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-            let entry = match fut.poll(&mut cx) {
-                std::task::Poll::Ready(Some(entry)) => entry,
-                _ => return None,
-            };
-            self.is_current(key, &entry).then_some(entry)
+            if let Some(entry) = poll_once(self.inner.cache.get(key)) {
+                return self.is_current(key, &entry).then_some(entry);
+            }
+            // Unknown tokens stay unknown: no revocation concerns them.
+            let unknown = self.inner.unknown.as_ref()?;
+            poll_once(unknown.get(key)).map(|()| self.inner.absent.clone())
         }
 
         fn is_current(&self, key: &[u8; 32], entry: &CachedToken) -> bool {
@@ -257,13 +287,14 @@ mod engine {
         ) {
             let (seq, started) = stamp;
             let o = &self.inner.options;
-            let ttl = match &details {
-                None => o.negative_ttl,
-                Some(d) => {
-                    let left = u64::try_from(d.token.expires.unix() - now.unix()).unwrap_or(0);
-                    Duration::from_secs(left).min(o.max_ttl)
+            let Some(d) = &details else {
+                if let Some(unknown) = &self.inner.unknown {
+                    unknown.insert(key, ()).await;
                 }
+                return;
             };
+            let left = u64::try_from(d.token.expires.unix() - now.unix()).unwrap_or(0);
+            let ttl = Duration::from_secs(left).min(o.max_ttl);
             if ttl.is_zero()
                 || started.elapsed() > RECORD_RETENTION / 2
                 || self.inner.seq.load(Ordering::Acquire) != seq
@@ -350,6 +381,103 @@ mod engine {
         /// How many entries the cache holds (approximate until pending tasks run).
         pub fn entry_count(&self) -> u64 {
             self.inner.cache.entry_count()
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+        use crate::model::AccessToken;
+
+        fn details(expires: Timestamp) -> AccessTokenDetails {
+            AccessTokenDetails {
+                token: AccessToken {
+                    id: 1,
+                    user_id: None,
+                    source_refresh_token_id: None,
+                    token_checksum: "00".repeat(32),
+                    id_token_id: None,
+                    application_id: Some(1),
+                    grant_id: None,
+                    expires,
+                    scope: "read".into(),
+                    created: expires.sub_secs(60),
+                },
+                client_id: Some("c".into()),
+                username: None,
+                user_active: None,
+            }
+        }
+
+        #[tokio::test]
+        async fn a_flood_of_unknown_tokens_evicts_no_known_token() {
+            let cache = AccessTokenCache::new(TokenCacheOptions {
+                capacity: 10,
+                negative_capacity: 10,
+                ..TokenCacheOptions::default()
+            });
+            let now = Timestamp::now();
+            let known = [1u8; 32];
+            cache
+                .insert(
+                    known,
+                    cache.begin_load(),
+                    Some(details(now.add_secs(600))),
+                    now,
+                )
+                .await;
+            for i in 0..1000u32 {
+                let mut key = [0u8; 32];
+                key[..4].copy_from_slice(&i.to_be_bytes());
+                key[31] = 2;
+                cache.insert(key, cache.begin_load(), None, now).await;
+                // An unknown token just seen is answered "absent" without the database.
+                let hit = cache.get_now(&key);
+                assert!(hit.is_some_and(|h| h.details().is_none()));
+            }
+            cache.inner.cache.run_pending_tasks().await;
+            if let Some(unknown) = &cache.inner.unknown {
+                unknown.run_pending_tasks().await;
+                assert!(unknown.entry_count() <= 10);
+            }
+            let hit = cache
+                .get_now(&known)
+                .expect("the known token is still cached");
+            assert_eq!(hit.details().unwrap().client_id.as_deref(), Some("c"));
+        }
+
+        #[tokio::test]
+        async fn a_load_that_raced_a_forget_is_never_served() {
+            let cache = AccessTokenCache::new(TokenCacheOptions::default());
+            let now = Timestamp::now();
+            let sum = "ab".repeat(32);
+            let key = checksum_key(&sum).unwrap();
+            // The lookup reads the database before the revocation commits...
+            let stamp = cache.begin_load();
+            let stale = Some(details(now.add_secs(600)));
+            // ...the revocation commits and forgets the token...
+            cache.forget_checksums(std::slice::from_ref(&sum)).await;
+            // ...and the lookup's answer arrives afterwards, inserted by force.
+            cache
+                .inner
+                .cache
+                .insert(
+                    key,
+                    Arc::new(CachedToken {
+                        details: stale,
+                        seq: stamp.0,
+                        ttl: Duration::from_secs(600),
+                        derived: OnceLock::new(),
+                    }),
+                )
+                .await;
+            assert!(cache.get_now(&key).is_none(), "a stale answer was served");
+            // A lookup that began after the forget is cached again.
+            let stamp = cache.begin_load();
+            cache
+                .insert(key, stamp, Some(details(now.add_secs(600))), now)
+                .await;
+            assert!(cache.get_now(&key).is_some());
         }
     }
 }
