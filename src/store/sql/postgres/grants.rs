@@ -74,11 +74,7 @@ impl PgStore {
     }
 
     pub(crate) async fn find_grant(&self, checksum: &str) -> StoreResult<Option<Grant>> {
-        let row: Option<GrantRow> = sqlx::query_as(q::GRANT_BY_CHECKSUM)
-            .bind(checksum)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db_err)?;
+        let row: Option<GrantRow> = self.find_one(q::GRANT_BY_CHECKSUM, checksum).await?;
         row.map(GrantRow::into_grant).transpose()
     }
 
@@ -138,22 +134,14 @@ impl PgStore {
         &self,
         checksum: &str,
     ) -> StoreResult<Option<DeviceGrant>> {
-        sqlx::query_as(q::DEVICE_BY_CODE)
-            .bind(checksum)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db_err)
+        self.find_one(q::DEVICE_BY_CODE, checksum).await
     }
 
     pub(crate) async fn find_device_grant_by_user_code(
         &self,
         checksum: &str,
     ) -> StoreResult<Option<DeviceGrant>> {
-        sqlx::query_as(q::DEVICE_BY_USER_CODE)
-            .bind(checksum)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db_err)
+        self.find_one(q::DEVICE_BY_USER_CODE, checksum).await
     }
 
     pub(crate) async fn update_device_grant_status(

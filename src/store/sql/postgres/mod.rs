@@ -136,4 +136,17 @@ impl PgStore {
             .map_err(db_err)?
             .rows_affected())
     }
+
+    /// The row a one-parameter lookup finds, if any.
+    async fn find_one<T, A>(&self, sql: &'static str, arg: A) -> StoreResult<Option<T>>
+    where
+        T: for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow> + Send + Unpin,
+        A: for<'q> sqlx::Encode<'q, sqlx::Postgres> + sqlx::Type<sqlx::Postgres> + Send,
+    {
+        sqlx::query_as(sql)
+            .bind(arg)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err)
+    }
 }

@@ -265,22 +265,14 @@ impl PgStore {
         &self,
         checksum: &str,
     ) -> StoreResult<Option<AccessTokenDetails>> {
-        sqlx::query_as(q::AT_DETAILS_BY_CHECKSUM)
-            .bind(checksum)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db_err)
+        self.find_one(q::AT_DETAILS_BY_CHECKSUM, checksum).await
     }
 
     pub(crate) async fn find_access_token_by_id(
         &self,
         id: i64,
     ) -> StoreResult<Option<AccessToken>> {
-        sqlx::query_as(q::AT_BY_ID)
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db_err)
+        self.find_one(q::AT_BY_ID, id).await
     }
 
     pub(crate) async fn find_live_access_tokens(
@@ -302,17 +294,9 @@ impl PgStore {
         &self,
         refresh_id: i64,
     ) -> StoreResult<Option<(AccessToken, Option<RefreshToken>)>> {
-        let at: Option<AccessToken> = sqlx::query_as(q::AT_BY_SOURCE_RT)
-            .bind(refresh_id)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db_err)?;
+        let at: Option<AccessToken> = self.find_one(q::AT_BY_SOURCE_RT, refresh_id).await?;
         let Some(at) = at else { return Ok(None) };
-        let rt: Option<RefreshToken> = sqlx::query_as(q::RT_BY_AT)
-            .bind(at.id)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db_err)?;
+        let rt: Option<RefreshToken> = self.find_one(q::RT_BY_AT, at.id).await?;
         Ok(Some((at, rt)))
     }
 
@@ -341,22 +325,14 @@ impl PgStore {
         &self,
         checksum: &str,
     ) -> StoreResult<Option<RefreshToken>> {
-        sqlx::query_as(q::RT_BY_CHECKSUM)
-            .bind(checksum)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db_err)
+        self.find_one(q::RT_BY_CHECKSUM, checksum).await
     }
 
     pub(crate) async fn find_refresh_token_for_access_token(
         &self,
         access_token_id: i64,
     ) -> StoreResult<Option<RefreshToken>> {
-        sqlx::query_as(q::RT_BY_AT)
-            .bind(access_token_id)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db_err)
+        self.find_one(q::RT_BY_AT, access_token_id).await
     }
 
     pub(crate) async fn revoke_refresh_token(
@@ -501,10 +477,6 @@ impl PgStore {
     }
 
     pub(crate) async fn find_id_token(&self, jti: &str) -> StoreResult<Option<IdToken>> {
-        sqlx::query_as(q::IDT_BY_JTI)
-            .bind(jti)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db_err)
+        self.find_one(q::IDT_BY_JTI, jti).await
     }
 }

@@ -23,19 +23,11 @@ impl PgStore {
     }
 
     pub(crate) async fn find_user(&self, id: i64) -> StoreResult<Option<User>> {
-        sqlx::query_as(q::USER_BY_ID)
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db_err)
+        self.find_one(q::USER_BY_ID, id).await
     }
 
     pub(crate) async fn find_user_by_username(&self, name: &str) -> StoreResult<Option<User>> {
-        sqlx::query_as(q::USER_BY_NAME)
-            .bind(name)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db_err)
+        self.find_one(q::USER_BY_NAME, name).await
     }
 
     pub(crate) async fn set_last_login(&self, id: i64, at: Timestamp) -> StoreResult<()> {
@@ -85,22 +77,14 @@ impl PgStore {
     }
 
     pub(crate) async fn find_application(&self, id: i64) -> StoreResult<Option<Application>> {
-        sqlx::query_as(q::APP_BY_ID)
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db_err)
+        self.find_one(q::APP_BY_ID, id).await
     }
 
     pub(crate) async fn find_application_by_client_id(
         &self,
         client_id: &str,
     ) -> StoreResult<Option<Application>> {
-        sqlx::query_as(q::APP_BY_CLIENT_ID)
-            .bind(client_id)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db_err)
+        self.find_one(q::APP_BY_CLIENT_ID, client_id).await
     }
 
     pub(crate) async fn list_applications(&self) -> StoreResult<Vec<Application>> {
