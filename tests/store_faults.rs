@@ -35,6 +35,27 @@ async fn try_token(srv: &Server) -> Result<String, u16> {
     }
 }
 
+/// A revocation of `token` by its client (`pw`): (status, JSON, headers).
+async fn revoke(srv: &Server, token: &str) -> (u16, serde_json::Value, reqwest::header::HeaderMap) {
+    srv.post(
+        "/o/revoke_token/",
+        Some(("pw", "pw-secret")),
+        &[("token", token)],
+    )
+    .await
+}
+
+/// A token from the first of up to 20 tries, 50 ms apart, that is answered 200.
+async fn token_soon(srv: &Server) -> Option<String> {
+    for _ in 0..20 {
+        if let Ok(t) = try_token(srv).await {
+            return Some(t);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    None
+}
+
 fn sqlite_options(busy: Duration) -> SqlOptions {
     SqlOptions {
         busy_timeout: busy,
@@ -105,13 +126,7 @@ async fn full_disk_never_acknowledges_an_unstored_token_and_recovers() {
         assert_eq!(s, 200, "a token answered with 200 was not stored: {v}");
     }
     // A revocation is not confirmed either while nothing can be written.
-    let (s, v, _) = srv
-        .post(
-            "/o/revoke_token/",
-            Some(("pw", "pw-secret")),
-            &[("token", refresh.as_str())],
-        )
-        .await;
+    let (s, v, _) = revoke(&srv, &refresh).await;
     assert_eq!((s, err(&v)), (503, "temporarily_unavailable"), "{v}");
     let (s, _) = srv.hello(&access).await;
     assert_eq!(s, 200, "an unconfirmed revocation revoked nothing");
@@ -119,26 +134,14 @@ async fn full_disk_never_acknowledges_an_unstored_token_and_recovers() {
     // Space comes back: the same server writes again, no restart.
     drop(filler);
     std::fs::remove_file(&filler_path).unwrap();
-    let mut again = None;
-    for _ in 0..20 {
-        if let Ok(t) = try_token(&srv).await {
-            again = Some(t);
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let again = again.expect("writes work again once space returns");
+    let again = token_soon(&srv)
+        .await
+        .expect("writes work again once space returns");
     for t in [&first, &again] {
         let (s, v) = srv.hello(t).await;
         assert_eq!(s, 200, "{v}");
     }
-    let (s, v, _) = srv
-        .post(
-            "/o/revoke_token/",
-            Some(("pw", "pw-secret")),
-            &[("token", refresh.as_str())],
-        )
-        .await;
+    let (s, v, _) = revoke(&srv, &refresh).await;
     assert_eq!(s, 200, "{v}");
     let (s, _) = srv.hello(&access).await;
     assert_eq!(s, 401, "revoked after recovery");
@@ -167,13 +170,7 @@ async fn locked_database_is_503_then_recovers() {
         .unwrap();
 
     assert_eq!(try_token(&srv).await, Err(503));
-    let (s, v, _) = srv
-        .post(
-            "/o/revoke_token/",
-            Some(("pw", "pw-secret")),
-            &[("token", refresh.as_str())],
-        )
-        .await;
+    let (s, v, _) = revoke(&srv, &refresh).await;
     assert_eq!((s, err(&v)), (503, "temporarily_unavailable"), "{v}");
     // Reads go on beside the lock (WAL).
     for t in [&before, &access] {
@@ -188,13 +185,7 @@ async fn locked_database_is_503_then_recovers() {
         .expect("writes work once the lock is gone");
     let (s, _) = srv.hello(&after).await;
     assert_eq!(s, 200);
-    let (s, v, _) = srv
-        .post(
-            "/o/revoke_token/",
-            Some(("pw", "pw-secret")),
-            &[("token", refresh.as_str())],
-        )
-        .await;
+    let (s, v, _) = revoke(&srv, &refresh).await;
     assert_eq!(s, 200, "{v}");
     let (s, _) = srv.hello(&access).await;
     assert_eq!(s, 401);
@@ -241,15 +232,7 @@ async fn postgres_connections_cut_are_503_then_recover() {
     // Every answer was a stored token or a 503 (try_token fails on anything else), and the
     // server is serving again.
     assert!(statuses.contains(&200), "{statuses:?}");
-    let mut t = None;
-    for _ in 0..20 {
-        if let Ok(token) = try_token(&srv).await {
-            t = Some(token);
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let t = t.expect("serving after the cuts");
+    let t = token_soon(&srv).await.expect("serving after the cuts");
     let (s, _) = srv.hello(&t).await;
     assert_eq!(s, 200);
 }
