@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use tower::{service_fn, Layer, Service, ServiceExt};
-use tower_oauth_toolkit::crypto::{token_checksum, token_digest};
+use tower_oauth_toolkit::crypto::{token_checksum, token_key};
 use tower_oauth_toolkit::model::{
     ClientType, GrantType, NewAccessToken, NewApplication, Timestamp,
 };
@@ -37,7 +37,7 @@ fn bench(c: &mut Criterion) {
     });
     rt.block_on(async {
         cache
-            .get_or_load(token_digest(TOKEN), async {
+            .get_or_load(token_key(TOKEN), async {
                 Ok(CacheEntry::active(info.clone()))
             })
             .await
@@ -49,7 +49,7 @@ fn bench(c: &mut Criterion) {
                 let start = Instant::now();
                 for _ in 0..iters {
                     let hit = cache
-                        .get_or_load(token_digest(TOKEN), async { unreachable!("cached") })
+                        .get_or_load(token_key(TOKEN), async { unreachable!("cached") })
                         .await
                         .unwrap();
                     std::hint::black_box(hit);
@@ -61,7 +61,7 @@ fn bench(c: &mut Criterion) {
 
     // 1b. The same hit on the synchronous path the layer takes first.
     g.bench_function("cache_hit_now", |b| {
-        b.iter(|| std::hint::black_box(cache.get_now(&token_digest(TOKEN)).unwrap().unwrap()))
+        b.iter(|| std::hint::black_box(cache.get_now(&token_key(TOKEN)).unwrap().unwrap()))
     });
 
     // 2. A request through the layer (StoreValidator with its cache warm) vs the bare

@@ -72,7 +72,7 @@
 //! |---|---|
 //! | `CLIENT_ID_GENERATOR_CLASS` | [`Generator`] trait; [`Settings::with_client_id_generator`] (default [`ClientIdGenerator`]) |
 //! | `CLIENT_SECRET_GENERATOR_CLASS` | [`Settings::with_client_secret_generator`] (default [`ClientSecretGenerator`] of `CLIENT_SECRET_GENERATOR_LENGTH`) |
-//! | `ACCESS_TOKEN_GENERATOR` | [`Settings::with_access_token_generator`] (default [`TokenGenerator`]) |
+//! | `ACCESS_TOKEN_GENERATOR` | [`Settings::with_access_token_generator`] (default [`TimeOrderedTokenGenerator`]) |
 //! | `REFRESH_TOKEN_GENERATOR` | [`Settings::with_refresh_token_generator`] (default: the access-token generator) |
 //! | `OAUTH_DEVICE_USER_CODE_GENERATOR` | [`Settings::with_user_code_generator`] (default [`UserCodeGenerator`]) |
 //! | `SCOPES_BACKEND_CLASS` | [`ScopesBackend`] trait; [`Settings::with_scopes_backend`] (default [`SettingsScopes`]) |
@@ -122,7 +122,9 @@ use serde::{Deserialize, Serialize};
 
 #[cfg(doc)]
 use crate::generators::ClientSecretGenerator;
-use crate::generators::{ClientIdGenerator, Generator, TokenGenerator, UserCodeGenerator};
+use crate::generators::{
+    ClientIdGenerator, Generator, TimeOrderedTokenGenerator, UserCodeGenerator,
+};
 use crate::scope::{validate_scope_token, ScopesBackend, SettingsScopes, ALL_SCOPES};
 
 /// Prefix of the environment variables read by [`Settings::apply_env`].
@@ -832,7 +834,7 @@ macro_rules! settings {
             /// of `client_secret_generator_length` characters.
             pub client_secret_generator: Option<Arc<dyn Generator>>,
             /// Generates access tokens, authorization codes and device codes
-            /// (DOT `ACCESS_TOKEN_GENERATOR`); default [`TokenGenerator`].
+            /// (DOT `ACCESS_TOKEN_GENERATOR`); default [`TimeOrderedTokenGenerator`].
             pub access_token_generator: Arc<dyn Generator>,
             /// Generates refresh tokens (DOT `REFRESH_TOKEN_GENERATOR`); `None`
             /// means the access-token generator.
@@ -852,7 +854,7 @@ macro_rules! settings {
                     $( $field: $default, )*
                     client_id_generator: Arc::new(ClientIdGenerator),
                     client_secret_generator: None,
-                    access_token_generator: Arc::new(TokenGenerator::default()),
+                    access_token_generator: Arc::new(TimeOrderedTokenGenerator::default()),
                     refresh_token_generator: None,
                     user_code_generator: Arc::new(UserCodeGenerator),
                     scopes_backend: None,

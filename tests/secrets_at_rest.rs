@@ -6,7 +6,9 @@
 mod common;
 
 use tower_oauth_toolkit::crypto::token_checksum;
-use tower_oauth_toolkit::generators::{generate_token, UNICODE_ASCII_CHARACTER_SET};
+use tower_oauth_toolkit::generators::{
+    generate_token, Generator, TimeOrderedTokenGenerator, UNICODE_ASCII_CHARACTER_SET,
+};
 use tower_oauth_toolkit::hashers::{hash_secret, SecretHasher};
 use tower_oauth_toolkit::model::*;
 use tower_oauth_toolkit::store::{IssueTokens, Store};
@@ -20,9 +22,10 @@ async fn issue_everything<S: Store>(s: &S) -> Vec<String> {
     let now = Timestamp::now();
     let password = secret();
     let client_secret = secret();
+    // Access and refresh tokens as the default generator makes them (time-ordered).
     let (access, refresh, code, device, user_code) = (
-        secret(),
-        secret(),
+        TimeOrderedTokenGenerator::default().generate(),
+        TimeOrderedTokenGenerator::default().generate(),
         secret(),
         secret(),
         "WDJB-MJHT".to_string(),
@@ -102,11 +105,16 @@ async fn issue_everything<S: Store>(s: &S) -> Vec<String> {
         .await
         .unwrap()
         .is_some());
+    // The random parts of the time-ordered tokens on their own, too (their time
+    // prefix is not secret).
+    let (access_random, refresh_random) = (access[9..].to_owned(), refresh[9..].to_owned());
     vec![
         password,
         client_secret,
         access,
         refresh,
+        access_random,
+        refresh_random,
         code,
         device,
         user_code,

@@ -28,7 +28,7 @@ use super::cache::{CacheEntry, TokenCache};
 use super::error::BearerError;
 use super::token::TokenInfo;
 use super::validator::{BoxValidation, TokenValidator};
-use crate::crypto::token_digest;
+use crate::crypto::token_key;
 use crate::scope::Scopes;
 use crate::settings::Settings;
 
@@ -331,12 +331,12 @@ impl TokenValidator for IntrospectionValidator {
     type Future = BoxValidation;
 
     fn validate_now(&self, token: &str) -> Option<Result<Arc<TokenInfo>, BearerError>> {
-        self.inner.cache.get_now(&token_digest(token))
+        self.inner.cache.get_now(&token_key(token))
     }
 
     fn validate(&self, token: String) -> BoxValidation {
         let inner = self.inner.clone();
-        let key = token_digest(&token);
+        let key = token_key(&token);
         Box::pin(async move {
             let cache = inner.cache.clone();
             cache.get_or_load(key, Self::introspect(inner, token)).await

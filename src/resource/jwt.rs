@@ -578,7 +578,7 @@ impl TokenValidator for JwtValidator {
         match inner.cache.clone() {
             None => Box::pin(Self::check(inner, token)),
             Some(cache) => {
-                let key = crate::crypto::token_digest(&token);
+                let key = crate::crypto::token_key(&token);
                 Box::pin(async move {
                     let load = async move {
                         Self::check(inner, token)
@@ -596,7 +596,7 @@ impl TokenValidator for JwtValidator {
     fn validate_now(&self, token: &str) -> Option<Result<Arc<TokenInfo>, BearerError>> {
         if let Some(cache) = &self.inner.cache {
             // A hit answers; a miss goes the asynchronous way, which verifies and fills.
-            return cache.get_now(&crate::crypto::token_digest(token));
+            return cache.get_now(&crate::crypto::token_key(token));
         }
         let (header, validation) = match Self::preflight(&self.inner, token) {
             Ok(v) => v,

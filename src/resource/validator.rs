@@ -9,7 +9,7 @@ use std::time::Duration;
 use super::cache::{CacheEntry, TokenCache};
 use super::error::BearerError;
 use super::token::TokenInfo;
-use crate::crypto::{token_checksum, token_digest};
+use crate::crypto::{token_checksum, token_key};
 use crate::model::{AccessTokenDetails, Timestamp};
 use crate::scope::Scopes;
 use crate::store::Store;
@@ -122,7 +122,7 @@ impl<S: Store> TokenValidator for StoreValidator<S> {
     type Future = BoxValidation;
 
     fn validate_now(&self, token: &str) -> Option<Result<Arc<TokenInfo>, BearerError>> {
-        let digest = token_digest(token);
+        let digest = token_key(token);
         if let Some(cache) = &self.cache {
             return cache.get_now(&digest);
         }
@@ -144,7 +144,7 @@ impl<S: Store> TokenValidator for StoreValidator<S> {
         match self.cache.clone() {
             None => Box::pin(async move { Self::lookup(store, token).await?.into_result() }),
             Some(cache) => {
-                let key = token_digest(&token);
+                let key = token_key(&token);
                 Box::pin(async move { cache.get_or_load(key, Self::lookup(store, token)).await })
             }
         }
