@@ -94,8 +94,9 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::model::{Algorithm, Application, Timestamp};
-use crate::provider::authorize::{identify, location, redirect, render, with_cookies, Target};
+use crate::provider::authorize::{location, Target};
 use crate::provider::error::OAuthError;
+use crate::provider::pages::{as_visitor, redirect, render};
 use crate::provider::params::Params;
 use crate::provider::session::{Visitor, CSRF_FIELD};
 use crate::provider::{Provider, UserAuthenticator};
@@ -680,12 +681,10 @@ pub(crate) async fn logout_get<S: Store, U: UserAuthenticator>(
         return StatusCode::NOT_FOUND.into_response();
     }
     let params = Params::parse(parts.uri.query().unwrap_or_default().as_bytes());
-    let mut visitor = match identify(&p, &parts).await {
-        Ok(v) => v,
-        Err(res) => return res,
-    };
-    let res = request(&p, &parts, &params, &mut visitor, StatusCode::FOUND).await;
-    with_cookies(res, &visitor)
+    as_visitor(&p, &parts, async |visitor| {
+        request(&p, &parts, &params, visitor, StatusCode::FOUND).await
+    })
+    .await
 }
 
 /// `POST logout/`: the confirmation form, or a relying party's logout form.
@@ -698,12 +697,10 @@ pub(crate) async fn logout_post<S: Store, U: UserAuthenticator>(
         return StatusCode::NOT_FOUND.into_response();
     }
     let params = Params::parse(&body);
-    let mut visitor = match identify(&p, &parts).await {
-        Ok(v) => v,
-        Err(res) => return res,
-    };
-    let res = confirmation(&p, &parts, &params, &mut visitor).await;
-    with_cookies(res, &visitor)
+    as_visitor(&p, &parts, async |visitor| {
+        confirmation(&p, &parts, &params, visitor).await
+    })
+    .await
 }
 
 #[cfg(test)]
