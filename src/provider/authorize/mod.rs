@@ -126,14 +126,17 @@
 //! [`UserAuthenticator::current_user`]: crate::provider::UserAuthenticator::current_user
 //!
 //! # Files
-//! * [`request`]: reading and checking a request (no I/O); redirect URIs are matched in
-//!   [`redirect_uri`](crate::provider::redirect_uri).
-//! * [`decide`]: the next step — log in, ask for consent, answer at once, or fail (no I/O).
-//! * [`issue`]: issuing what an approved request asked for (code, tokens, ID token).
-//! * [`locations`]: the URLs answers are sent to.
-//! * [`login`]: the login page.
-//! * [`handlers`]: the axum handlers of `authorize/`, which put the parts together.
-//! * Shared HTML and response helpers are in [`pages`](crate::provider::pages).
+//! * `authorize/request.rs`: reading and checking a request (no I/O); redirect URIs are
+//!   matched in `provider/redirect_uri.rs`.
+//! * `authorize/decide.rs`: the next step — log in, ask for consent, answer at once, or
+//!   fail (no I/O).
+//! * `authorize/issue.rs`: issuing what an approved request asked for (code, tokens, ID
+//!   token).
+//! * `authorize/locations.rs`: the URLs answers are sent to.
+//! * `authorize/login.rs`: the login page.
+//! * `authorize/handlers.rs`: the axum handlers of `authorize/`, which put the parts
+//!   together.
+//! * `provider/pages.rs`: HTML and response helpers shared with the logout pages.
 
 pub(crate) mod decide;
 pub(crate) mod handlers;
