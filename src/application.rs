@@ -21,7 +21,9 @@
 //! let store = MemoryStore::new();
 //! let mut spec = ApplicationSpec::new(ClientType::Confidential, GrantType::AuthorizationCode);
 //! spec.redirect_uris = "https://app.example.com/callback".into();
-//! let created = register(&store, &Settings::default(), spec).await.unwrap();
+//! let created = register(&store, &Settings::default(), &Generators::default(), spec)
+//!     .await
+//!     .unwrap();
 //! assert_eq!(created.application.client_id.len(), 40);
 //! assert!(created.generated_secret.is_some()); // shown once
 //! # }
@@ -29,7 +31,7 @@
 
 use std::fmt;
 
-use crate::generators::{generate_client_id, generate_client_secret};
+use crate::generators::Generators;
 use crate::hashers::{hash_secret, SecretHasher};
 use crate::model::{
     split_list, Algorithm, Application, ClientType, GrantType, NewApplication, Timestamp,
@@ -277,6 +279,7 @@ pub fn validate(spec: &ApplicationSpec, settings: &Settings) -> Vec<FieldError> 
 pub async fn register<S: Store>(
     store: &S,
     settings: &Settings,
+    generators: &Generators,
     spec: ApplicationSpec,
 ) -> Result<Registered, RegisterError> {
     let mut errors = validate(&spec, settings);
@@ -318,9 +321,10 @@ pub async fn register<S: Store>(
 
     let (secret, generated) = match &spec.client_secret {
         Some(s) => (s.clone(), false),
-        None if spec.client_type == ClientType::Confidential => {
-            (generate_client_secret(settings), true)
-        }
+        None if spec.client_type == ClientType::Confidential => (
+            generators.client_secret(settings.client_secret_generator_length),
+            true,
+        ),
         None => (String::new(), false),
     };
     let stored_secret = if spec.hash_client_secret && !secret.is_empty() {
@@ -336,7 +340,7 @@ pub async fn register<S: Store>(
     let client_id = spec
         .client_id
         .clone()
-        .unwrap_or_else(|| generate_client_id(settings));
+        .unwrap_or_else(|| generators.client_id());
     let new = NewApplication {
         client_id: client_id.clone(),
         user_id: spec.user_id,

@@ -17,16 +17,13 @@
 //! | (access and refresh tokens) | [`TimeOrderedTokenGenerator`] | an 8-character time prefix, `_`, 40 characters of `a-zA-Z0-9` |
 //! | `user_code_generator` | [`UserCodeGenerator`] | 8 characters of base32hex `0-9A-V` |
 //!
-//! The [`Settings`] hooks (`client_id_generator`, `client_secret_generator`,
-//! `access_token_generator`, `refresh_token_generator`, `user_code_generator`)
-//! replace DOT's class-path settings; [`generate_client_id`] and friends honour
-//! them.
+//! [`Generators`] holds one of each and replaces DOT's class-path settings; a provider
+//! takes it from [`ProviderBuilder::generators`](crate::provider::ProviderBuilder::generators).
 //!
 //! ```
-//! use tower_oauth_toolkit::generators::{Generator, TokenGenerator, generate_client_id};
-//! use tower_oauth_toolkit::settings::Settings;
+//! use tower_oauth_toolkit::generators::{Generator, Generators, TokenGenerator};
 //!
-//! let client_id = generate_client_id(&Settings::default());
+//! let client_id = Generators::default().client_id();
 //! assert_eq!(client_id.len(), 40);
 //! assert!(client_id.bytes().all(|b| b.is_ascii_alphanumeric()));
 //!
@@ -40,7 +37,7 @@ use std::fmt;
 
 use rand::distr::{Distribution, Uniform};
 
-use crate::settings::Settings;
+use std::sync::Arc;
 
 /// oauthlib's `UNICODE_ASCII_CHARACTER_SET`: `a-zA-Z0-9`, 62 characters.
 pub const UNICODE_ASCII_CHARACTER_SET: &str =
@@ -55,7 +52,7 @@ pub const BASE32HEX_CHARACTER_SET: &str = "0123456789ABCDEFGHIJKLMNOPQRSTUV";
 /// (`CLIENT_ID_GENERATOR_CLASS`, `CLIENT_SECRET_GENERATOR_CLASS`) and the
 /// `ACCESS_TOKEN_GENERATOR` / `REFRESH_TOKEN_GENERATOR` /
 /// `OAUTH_DEVICE_USER_CODE_GENERATOR` callables. Install your own with the
-/// `Settings::with_*_generator` builder methods. A generator for client ids must
+/// [`Generators`] fields. A generator for client ids must
 /// never produce `:` (it would break HTTP Basic client authentication), and a
 /// token generator must keep at least 160 bits of entropy.
 pub trait Generator: Send + Sync + fmt::Debug {
@@ -296,51 +293,92 @@ impl Generator for UserCodeGenerator {
     }
 }
 
-/// A new client id from the settings' `client_id_generator` hook
-/// (DOT `CLIENT_ID_GENERATOR_CLASS`).
-pub fn generate_client_id(settings: &Settings) -> String {
-    settings.client_id_generator.generate()
+/// The generators a provider uses: DOT's class-path settings
+/// `CLIENT_ID_GENERATOR_CLASS`, `CLIENT_SECRET_GENERATOR_CLASS`,
+/// `ACCESS_TOKEN_GENERATOR`, `REFRESH_TOKEN_GENERATOR` and
+/// `OAUTH_DEVICE_USER_CODE_GENERATOR`, as Rust values. Install them with
+/// [`ProviderBuilder::generators`](crate::provider::ProviderBuilder::generators) (and
+/// pass them to [`application::register`](crate::application::register)); the defaults
+/// are DOT's.
+///
+/// ```
+/// use std::sync::Arc;
+/// use tower_oauth_toolkit::generators::{Generators, TokenGenerator};
+///
+/// let generators = Generators {
+///     access_token: Arc::new(TokenGenerator::new(64).unwrap()),
+///     ..Generators::default()
+/// };
+/// assert_eq!(generators.access_token().len(), 64);
+/// assert_eq!(generators.client_secret(128).len(), 128);
+/// ```
+#[derive(Clone, Debug)]
+pub struct Generators {
+    /// Client ids; default [`ClientIdGenerator`].
+    pub client_id: Arc<dyn Generator>,
+    /// Client secrets; `None` means a [`ClientSecretGenerator`] of
+    /// `CLIENT_SECRET_GENERATOR_LENGTH` characters.
+    pub client_secret: Option<Arc<dyn Generator>>,
+    /// Access tokens; default [`TimeOrderedTokenGenerator`].
+    pub access_token: Arc<dyn Generator>,
+    /// Refresh tokens; `None` means the access-token generator.
+    pub refresh_token: Option<Arc<dyn Generator>>,
+    /// Device-flow user codes; default [`UserCodeGenerator`].
+    pub user_code: Arc<dyn Generator>,
 }
 
-/// A new client secret from the settings' `client_secret_generator` hook, or,
-/// when it is unset, a [`ClientSecretGenerator`] of
-/// `CLIENT_SECRET_GENERATOR_LENGTH` characters (DOT `CLIENT_SECRET_GENERATOR_CLASS`).
-pub fn generate_client_secret(settings: &Settings) -> String {
-    match &settings.client_secret_generator {
-        Some(generator) => generator.generate(),
-        None => ClientSecretGenerator {
-            length: settings.client_secret_generator_length,
+impl Default for Generators {
+    /// DOT's generators (with time-ordered access and refresh tokens).
+    fn default() -> Self {
+        Generators {
+            client_id: Arc::new(ClientIdGenerator),
+            client_secret: None,
+            access_token: Arc::new(TimeOrderedTokenGenerator::default()),
+            refresh_token: None,
+            user_code: Arc::new(UserCodeGenerator),
         }
-        .generate(),
     }
 }
 
-/// A new access token from the settings' `access_token_generator` hook
-/// (DOT `ACCESS_TOKEN_GENERATOR`).
-pub fn generate_access_token(settings: &Settings) -> String {
-    settings.access_token_generator.generate()
-}
+impl Generators {
+    /// A new client id (DOT `CLIENT_ID_GENERATOR_CLASS`).
+    pub fn client_id(&self) -> String {
+        self.client_id.generate()
+    }
 
-/// A new refresh token from the settings' `refresh_token_generator` hook, or the
-/// access-token generator when it is unset (DOT `REFRESH_TOKEN_GENERATOR`).
-pub fn generate_refresh_token(settings: &Settings) -> String {
-    settings
-        .refresh_token_generator
-        .as_ref()
-        .unwrap_or(&settings.access_token_generator)
-        .generate()
-}
+    /// A new client secret: the `client_secret` generator, or, when it is unset, a
+    /// [`ClientSecretGenerator`] of `length` (`CLIENT_SECRET_GENERATOR_LENGTH`)
+    /// characters (DOT `CLIENT_SECRET_GENERATOR_CLASS`).
+    pub fn client_secret(&self, length: usize) -> String {
+        match &self.client_secret {
+            Some(generator) => generator.generate(),
+            None => ClientSecretGenerator { length }.generate(),
+        }
+    }
 
-/// A new device-flow user code from the settings' `user_code_generator` hook
-/// (DOT `OAUTH_DEVICE_USER_CODE_GENERATOR`).
-pub fn generate_user_code(settings: &Settings) -> String {
-    settings.user_code_generator.generate()
+    /// A new access token (DOT `ACCESS_TOKEN_GENERATOR`).
+    pub fn access_token(&self) -> String {
+        self.access_token.generate()
+    }
+
+    /// A new refresh token: the `refresh_token` generator, or the access-token
+    /// generator when it is unset (DOT `REFRESH_TOKEN_GENERATOR`).
+    pub fn refresh_token(&self) -> String {
+        self.refresh_token
+            .as_ref()
+            .unwrap_or(&self.access_token)
+            .generate()
+    }
+
+    /// A new device-flow user code (DOT `OAUTH_DEVICE_USER_CODE_GENERATOR`).
+    pub fn user_code(&self) -> String {
+        self.user_code.generate()
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use std::collections::HashSet;
-    use std::sync::Arc;
 
     use proptest::prelude::*;
 
@@ -439,32 +477,31 @@ mod tests {
 
     #[test]
     fn settings_hooks_are_honoured() {
-        let settings = Settings::default();
-        assert_eq!(generate_client_secret(&settings).len(), 128);
+        let g = Generators::default();
+        // CLIENT_SECRET_GENERATOR_LENGTH's default.
+        assert_eq!(g.client_secret(128).len(), 128);
         // Time-ordered by default: 8 + `_` + 40 (the 40 random characters of before).
-        assert_eq!(generate_access_token(&settings).len(), 49);
-        assert_eq!(generate_refresh_token(&settings).len(), 49);
-        assert_eq!(generate_user_code(&settings).len(), 8);
+        assert_eq!(g.access_token().len(), 49);
+        assert_eq!(g.refresh_token().len(), 49);
+        assert_eq!(g.user_code().len(), 8);
 
-        let settings = Settings {
-            client_secret_generator_length: 50,
-            ..Settings::default()
+        assert_eq!(g.client_secret(50).len(), 50);
+
+        let mut g = Generators {
+            client_id: Arc::new(Fixed("id")),
+            client_secret: Some(Arc::new(Fixed("secret"))),
+            access_token: Arc::new(Fixed("access")),
+            refresh_token: None,
+            user_code: Arc::new(Fixed("USER")),
         };
-        assert_eq!(generate_client_secret(&settings).len(), 50);
-
-        let settings = Settings::default()
-            .with_client_id_generator(Arc::new(Fixed("id")))
-            .with_client_secret_generator(Arc::new(Fixed("secret")))
-            .with_access_token_generator(Arc::new(Fixed("access")))
-            .with_user_code_generator(Arc::new(Fixed("USER")));
-        assert_eq!(generate_client_id(&settings), "id");
-        assert_eq!(generate_client_secret(&settings), "secret");
-        assert_eq!(generate_access_token(&settings), "access");
+        assert_eq!(g.client_id(), "id");
+        assert_eq!(g.client_secret(128), "secret");
+        assert_eq!(g.access_token(), "access");
         // Unset refresh generator falls back to the access-token one.
-        assert_eq!(generate_refresh_token(&settings), "access");
-        assert_eq!(generate_user_code(&settings), "USER");
-        let settings = settings.with_refresh_token_generator(Arc::new(Fixed("refresh")));
-        assert_eq!(generate_refresh_token(&settings), "refresh");
+        assert_eq!(g.refresh_token(), "access");
+        assert_eq!(g.user_code(), "USER");
+        g.refresh_token = Some(Arc::new(Fixed("refresh")));
+        assert_eq!(g.refresh_token(), "refresh");
     }
 
     proptest! {

@@ -40,8 +40,6 @@ use std::str::FromStr;
 use indexmap::{IndexMap, IndexSet};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::settings::Settings;
-
 /// The `DEFAULT_SCOPES` entry that stands for every scope in `SCOPES`.
 pub const ALL_SCOPES: &str = "__all__";
 
@@ -273,7 +271,7 @@ impl<'de> Deserialize<'de> for Scopes {
 /// `application` is the client id of the requesting application, or `None`
 /// when there is none (DOT passes the application object and the request).
 /// [`SettingsScopes`] ignores it; a backend can use it to give each client its
-/// own scopes. Install one with `Settings::with_scopes_backend`.
+/// own scopes. Install one with `ProviderBuilder::scopes_backend`.
 pub trait ScopesBackend: Send + Sync + fmt::Debug {
     /// Every scope the server knows, name → human-readable description
     /// (DOT `get_all_scopes`).
@@ -327,11 +325,6 @@ impl SettingsScopes {
             available,
             default,
         }
-    }
-
-    /// The backend described by `settings.scopes` and `settings.default_scopes`.
-    pub fn from_settings(settings: &Settings) -> Self {
-        Self::new(settings.scopes.clone(), &settings.default_scopes)
     }
 }
 

@@ -202,9 +202,10 @@ mod defaults {
     fn the_hooks_default_to_dot_generators() {
         let settings = Settings::default();
         assert_eq!(settings.request_approval_prompt, ApprovalPrompt::Force);
-        assert!(settings.client_secret_generator.is_none());
-        assert!(settings.refresh_token_generator.is_none());
-        assert!(settings.scopes_backend.is_none());
+        // The hooks moved to `Generators` (given to the provider builder).
+        let generators = tower_oauth_toolkit::generators::Generators::default();
+        assert!(generators.client_secret.is_none());
+        assert!(generators.refresh_token.is_none());
         assert_eq!(settings.refresh_token_expire(), None);
         settings.validate().unwrap();
     }
@@ -628,4 +629,72 @@ fn jwt_access_tokens_need_a_signing_key() {
         !err.to_string().contains("short\""),
         "the secret is not echoed: {err}"
     );
+}
+
+/// Settings of features that do not exist yet are accepted at their defaults and
+/// refused otherwise, naming the setting and the feature: none is silently ignored.
+#[test]
+fn settings_of_unimplemented_features_are_refused_unless_default() {
+    let refused = Settings::from_toml_str(
+        r#"
+        device_flow_interval = 10
+        oauth_device_verification_uri = "https://example.com/device"
+        cimd_max_document_size = 1
+        client_assertion_leeway = 5
+        par_request_uri_lifetime_seconds = 30
+        oauth2_protected_resource_name = "My API"
+        resource_server_introspection_jwt_kid = "k1"
+        write_scope = "change"
+        "#,
+    )
+    .unwrap();
+    let err = refused.validate().unwrap_err();
+    let lines = issues(&err);
+    for (setting, feature) in [
+        (
+            "DEVICE_FLOW_INTERVAL",
+            "the device authorization grant (RFC 8628)",
+        ),
+        (
+            "OAUTH_DEVICE_VERIFICATION_URI",
+            "the device authorization grant",
+        ),
+        ("CIMD_MAX_DOCUMENT_SIZE", "client ID metadata documents"),
+        (
+            "CLIENT_ASSERTION_LEEWAY",
+            "JWT client authentication (RFC 7523)",
+        ),
+        (
+            "PAR_REQUEST_URI_LIFETIME_SECONDS",
+            "pushed authorization requests",
+        ),
+        (
+            "OAUTH2_PROTECTED_RESOURCE_NAME",
+            "protected resource metadata (RFC 9728)",
+        ),
+        (
+            "RESOURCE_SERVER_INTROSPECTION_JWT_KID",
+            "private_key_jwt authentication",
+        ),
+        ("WRITE_SCOPE", "ReadWriteScopedResourceView"),
+    ] {
+        assert!(
+            lines.iter().any(
+                |l| l.starts_with(&format!("{setting} is not supported yet: "))
+                    && l.contains(feature)
+                    && l.ends_with("leave it at its default")
+            ),
+            "missing {setting} in {lines:#?}"
+        );
+    }
+    // The same settings written out at their defaults are fine.
+    let defaults = Settings::from_toml_str(
+        r#"
+        device_flow_interval = 5
+        cimd_max_document_size = 16384
+        write_scope = "write"
+        "#,
+    )
+    .unwrap();
+    defaults.validate().unwrap();
 }

@@ -31,6 +31,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::application::{register, ApplicationSpec, FieldError, RegisterError};
 use crate::cleanup::{clear_expired_with, CleanupProgress, StepReport};
+use crate::generators::Generators;
 use crate::model::{Algorithm, ClientType, GrantType, Timestamp};
 use crate::settings::Settings;
 use crate::store::sql::SqlStore;
@@ -354,7 +355,7 @@ async fn create_application<S: Store>(
     spec.skip_authorization = args.skip_authorization;
     spec.algorithm = algorithm.unwrap_or(Algorithm::NoAlgorithm);
     let outcome = if parsed && errors.is_empty() {
-        Some(register(store, settings, spec).await)
+        Some(register(store, settings, &Generators::default(), spec).await)
     } else {
         errors.extend(crate::application::validate(&spec, settings));
         None

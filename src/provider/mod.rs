@@ -180,6 +180,8 @@ pub struct ProviderBuilder<S, U> {
     secret_cache_capacity: u64,
     application_cache_ttl: Duration,
     claims: Option<Arc<dyn oidc::id_token::ClaimsProvider>>,
+    generators: crate::generators::Generators,
+    scopes: Option<Arc<dyn ScopesBackend>>,
 }
 
 impl<S: Store, U: UserAuthenticator> Provider<S, U> {
@@ -195,6 +197,8 @@ impl<S: Store, U: UserAuthenticator> Provider<S, U> {
             secret_cache_ttl: Duration::from_secs(300),
             secret_cache_capacity: 10_000,
             application_cache_ttl: Duration::from_secs(5),
+            generators: crate::generators::Generators::default(),
+            scopes: None,
             claims: None,
         }
     }
@@ -306,6 +310,21 @@ impl<S: Store, U: UserAuthenticator> ProviderBuilder<S, U> {
         self
     }
 
+    /// The generators of client ids, client secrets, tokens and device user codes
+    /// (DOT's `*_GENERATOR*` settings); default [`Generators::default`](crate::generators::Generators::default).
+    pub fn generators(mut self, generators: crate::generators::Generators) -> Self {
+        self.generators = generators;
+        self
+    }
+
+    /// The scope catalogue (DOT `SCOPES_BACKEND_CLASS`); default
+    /// [`SettingsScopes`](crate::scope::SettingsScopes) built from `SCOPES` and
+    /// `DEFAULT_SCOPES`.
+    pub fn scopes_backend(mut self, backend: Arc<dyn ScopesBackend>) -> Self {
+        self.scopes = Some(backend);
+        self
+    }
+
     /// The claims about users for ID tokens and userinfo (default: [`StandardClaims`]
     /// over the store's users: `preferred_username`, `email`).
     ///
@@ -340,7 +359,10 @@ impl<S: Store, U: UserAuthenticator> ProviderBuilder<S, U> {
                 k
             }
         };
-        let scopes = self.settings.scopes_backend();
+        let scopes = self
+            .scopes
+            .clone()
+            .unwrap_or_else(|| self.settings.scopes_backend());
         let templates =
             templates::Templates::load(self.template_dir.as_deref()).map_err(ProviderBuildError)?;
         let settings = Arc::new(self.settings);
@@ -363,7 +385,8 @@ impl<S: Store, U: UserAuthenticator> ProviderBuilder<S, U> {
         } else {
             None
         };
-        let minter = build_minter(&settings, self.issuer.as_ref(), keys.clone())?;
+        let minter = build_minter(&settings, self.issuer.as_ref(), keys.clone())?
+            .with_generators(self.generators);
         let oidc = settings.oidc_enabled.then(|| oidc::Oidc::new(keys));
         Ok(Provider {
             inner: Arc::new(Inner {

@@ -132,6 +132,7 @@ pub(crate) struct Issue<'a> {
 pub(crate) struct Minter {
     pub(crate) settings: std::sync::Arc<Settings>,
     jwt: Option<JwtAccess>,
+    generators: crate::generators::Generators,
 }
 
 /// What RFC 9068 access tokens need beyond the claims of one token.
@@ -160,6 +161,7 @@ impl Minter {
         Minter {
             settings,
             jwt: None,
+            generators: crate::generators::Generators::default(),
         }
     }
 
@@ -168,7 +170,14 @@ impl Minter {
         Minter {
             settings,
             jwt: Some(jwt),
+            generators: crate::generators::Generators::default(),
         }
+    }
+
+    /// The same minter with other token generators.
+    pub(crate) fn with_generators(mut self, generators: crate::generators::Generators) -> Self {
+        self.generators = generators;
+        self
     }
 
     /// The value of an access token. `seed` is random for a new token; a JWT's `jti` is
@@ -207,10 +216,10 @@ pub(crate) fn mint(minter: &Minter, issue: Issue<'_>) -> Result<Minted, OAuthErr
     let (seed, refresh) = match issue.values {
         Some((a, r)) => (a, Some(r)),
         None => (
-            crate::generators::generate_access_token(settings),
+            minter.generators.access_token(),
             issue
                 .with_refresh
-                .then(|| crate::generators::generate_refresh_token(settings)),
+                .then(|| minter.generators.refresh_token()),
         ),
     };
     let refresh = if issue.with_refresh { refresh } else { None };
