@@ -376,11 +376,94 @@ macro_rules! on_both {
     };
 }
 
+/// userinfo finds the token with the resource side's RFC 6750 parsing: the header or a
+/// form body field; two Authorization headers, or a token sent both ways, are refused.
+async fn userinfo_reads_tokens_as_the_resource_side_does(db: Db) {
+    let Some(srv) = start(db, oidc_settings(KEY_1, &[])).await else {
+        return;
+    };
+    let alice = srv
+        .store
+        .find_user_by_username("alice")
+        .await
+        .unwrap()
+        .unwrap();
+    let app = srv
+        .store
+        .find_application_by_client_id("oidc")
+        .await
+        .unwrap()
+        .unwrap();
+    let token = "userinfo-test-token-0123456789abcdef";
+    let now = tower_oauth_toolkit::model::Timestamp::now();
+    srv.store
+        .issue_tokens(tower_oauth_toolkit::store::IssueTokens {
+            access: tower_oauth_toolkit::model::NewAccessToken {
+                token_checksum: tower_oauth_toolkit::crypto::token_checksum(token),
+                application_id: Some(app.id),
+                user_id: Some(alice.id),
+                source_refresh_token_id: None,
+                id_token_id: None,
+                grant_id: None,
+                expires: now.add_secs(600),
+                scope: "openid".into(),
+                created: now,
+            },
+            refresh: None,
+            id_token: None,
+        })
+        .await
+        .unwrap();
+    let url = srv.url("/o/userinfo/");
+    let form = "application/x-www-form-urlencoded";
+
+    let res = srv.http.get(&url).bearer_auth(token).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    let v: Value = res.json().await.unwrap();
+    assert_eq!(v["sub"], alice.id.to_string());
+
+    let res = srv
+        .http
+        .post(&url)
+        .header("content-type", form)
+        .body(format!("access_token={token}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200, "the form body field is read");
+
+    let res = srv
+        .http
+        .post(&url)
+        .bearer_auth(token)
+        .header("content-type", form)
+        .body(format!("access_token={token}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400, "a token sent two ways");
+    assert!(res.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .contains("invalid_request"));
+
+    let res = srv
+        .http
+        .get(&url)
+        .header("authorization", format!("Bearer {token}"))
+        .header("authorization", "Bearer wrong")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400, "two Authorization headers");
+}
+
 on_both!(
     rs256_code_flow,
     hs256_code_flow,
     key_rotation,
     metadata_and_userinfo_errors,
+    userinfo_reads_tokens_as_the_resource_side_does,
 );
 
 /// A bad OIDC_RSA_PRIVATE_KEY stops the provider at start-up, naming the setting.

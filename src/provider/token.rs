@@ -15,16 +15,10 @@ use super::{client_auth, Provider};
 use crate::model::Application;
 use crate::store::Store;
 
+/// Refuses a body that is not `application/x-www-form-urlencoded` (the token,
+/// introspection and revocation endpoints).
 pub(crate) fn check_form(headers: &HeaderMap) -> Result<(), OAuthError> {
-    let ok = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .is_some_and(|t| {
-            t.trim()
-                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
-        });
-    if ok {
+    if crate::resource::form::is_form_urlencoded(headers) {
         Ok(())
     } else {
         Err(OAuthError::invalid_request(

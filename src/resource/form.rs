@@ -98,17 +98,22 @@ fn form_candidate<B>(req: &Request<B>) -> bool {
             | Method::CONNECT
             | Method::DELETE
     );
-    method_ok
-        && req
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(';').next())
-            .is_some_and(|essence| {
-                essence
-                    .trim()
-                    .eq_ignore_ascii_case("application/x-www-form-urlencoded")
-            })
+    method_ok && is_form_urlencoded(req.headers())
+}
+
+/// Whether the request's `Content-Type` is `application/x-www-form-urlencoded` (any
+/// parameters after `;` aside). The one check of it in the crate: the form-body bearer
+/// method here, and the provider's form endpoints.
+pub(crate) fn is_form_urlencoded(headers: &http::HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|essence| {
+            essence
+                .trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        })
 }
 
 /// Reads a whole body, refusing more than `limit` bytes.

@@ -223,28 +223,7 @@ pub fn extract_token<B>(
 
 /// [`extract_token`] without copying the token out of the header.
 fn find_token<B>(req: &Request<B>, allow_query: bool) -> Result<Option<Cow<'_, str>>, BearerError> {
-    let mut found: Option<Cow<'_, str>> = None;
-    let mut headers = req.headers().get_all(header::AUTHORIZATION).iter();
-    if let Some(value) = headers.next() {
-        if headers.next().is_some() {
-            return Err(BearerError::InvalidRequest(
-                "more than one Authorization header".into(),
-            ));
-        }
-        let value = value.to_str().map_err(|_| {
-            BearerError::InvalidRequest("the Authorization header is not visible ASCII".into())
-        })?;
-        let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
-        if scheme.eq_ignore_ascii_case("bearer") {
-            if !is_b64token(rest) {
-                return Err(BearerError::InvalidRequest(
-                    "the Authorization header must be \"Bearer\", one space, and a token".into(),
-                ));
-            }
-            found = Some(Cow::Borrowed(rest));
-        }
-        // Another scheme (Basic, …) carries no bearer token: treated as absent.
-    }
+    let mut found = header_token(req.headers())?.map(Cow::Borrowed);
     if allow_query {
         if let Some(query) = req.uri().query() {
             let from_query = form_token(query.as_bytes(), "access_token parameter")?;
@@ -259,13 +238,46 @@ fn find_token<B>(req: &Request<B>, allow_query: bool) -> Result<Option<Cow<'_, s
     Ok(found)
 }
 
+/// The token of the `Authorization: Bearer` header (RFC 6750 §2.1): `Ok(None)` without
+/// one (or with another scheme, which carries no bearer token); `Err` for two
+/// `Authorization` headers or a malformed one. Shared with the provider's userinfo
+/// endpoint.
+pub(crate) fn header_token(headers: &http::HeaderMap) -> Result<Option<&str>, BearerError> {
+    let mut values = headers.get_all(header::AUTHORIZATION).iter();
+    let Some(value) = values.next() else {
+        return Ok(None);
+    };
+    if values.next().is_some() {
+        return Err(BearerError::InvalidRequest(
+            "more than one Authorization header".into(),
+        ));
+    }
+    let value = value.to_str().map_err(|_| {
+        BearerError::InvalidRequest("the Authorization header is not visible ASCII".into())
+    })?;
+    let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        // Another scheme (Basic, …) carries no bearer token: treated as absent.
+        return Ok(None);
+    }
+    if !is_b64token(rest) {
+        return Err(BearerError::InvalidRequest(
+            "the Authorization header must be \"Bearer\", one space, and a token".into(),
+        ));
+    }
+    Ok(Some(rest))
+}
+
 fn two_methods() -> BearerError {
     BearerError::InvalidRequest("the token was sent in more than one way".into())
 }
 
 /// The `access_token` field of a form-encoded string (query or body), if any; two of
 /// them, or a malformed one, are an `invalid_request`.
-fn form_token<'a>(form: &'a [u8], what: &str) -> Result<Option<Cow<'a, str>>, BearerError> {
+pub(crate) fn form_token<'a>(
+    form: &'a [u8],
+    what: &str,
+) -> Result<Option<Cow<'a, str>>, BearerError> {
     let mut found = None;
     for (k, v) in url::form_urlencoded::parse(form) {
         if k == "access_token" {

@@ -2,78 +2,63 @@
 //! token that has the `openid` scope; answers `sub` and the [`ClaimsProvider`]'s claims
 //! for the token's scopes.
 //!
-//! Errors follow RFC 6750 §3: no or a bad token → 401 `invalid_token` (no error code when
-//! there is no token at all), a token without `openid` → 403 `insufficient_scope`. With
+//! The token is found with the resource side's RFC 6750 parsing (the `Authorization:
+//! Bearer` header, or the `access_token` field of a form-encoded `POST` body) and errors
+//! are its [`BearerError`]s, rendered the same way: no token → 401 without an error code,
+//! a bad token → 401 `invalid_token`, a malformed request (two `Authorization` headers,
+//! a token sent two ways) → 400 `invalid_request`, a token without `openid` → 403
+//! `insufficient_scope` with `scope="openid"`. With
 //! `OIDC_USERINFO_CORS_ENABLED` (default on) answers carry `Access-Control-Allow-Origin: *`
 //! and preflights are answered, so browser apps can call it (the token is in a header,
 //! never a cookie). 404 while OIDC is off.
 //!
 //! [`ClaimsProvider`]: super::id_token::ClaimsProvider
 
+use axum::body::Body;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use http::{header, HeaderMap, HeaderValue, StatusCode};
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use crate::crypto::token_checksum;
 use crate::model::Timestamp;
 use crate::provider::error::{json_response, no_store};
 use crate::provider::users::UserAuthenticator;
 use crate::provider::Provider;
+use crate::resource::BearerError;
 use crate::scope::Scopes;
 use crate::store::Store;
 
-fn bearer_error(status: StatusCode, code: Option<&str>, description: &str) -> Response {
-    let mut res = match code {
-        Some(code) => json_response(
-            status,
-            json!({"error": code, "error_description": description}).to_string(),
-        ),
-        None => status.into_response(),
-    };
-    let challenge = match code {
-        Some("insufficient_scope") => {
-            "Bearer realm=\"userinfo\", error=\"insufficient_scope\", scope=\"openid\"".to_owned()
-        }
-        Some(code) => format!("Bearer realm=\"userinfo\", error=\"{code}\""),
-        None => "Bearer realm=\"userinfo\"".to_owned(),
-    };
-    if let Ok(v) = HeaderValue::from_str(&challenge) {
-        res.headers_mut().insert(header::WWW_AUTHENTICATE, v);
-    }
-    res
+/// The realm of userinfo's `WWW-Authenticate` challenges.
+const REALM: &str = "userinfo";
+
+/// An RFC 6750 refusal, rendered by the resource side (status, `WWW-Authenticate` with
+/// the required `openid` scope, JSON body).
+fn refuse(error: &BearerError) -> Response {
+    error.to_response(REALM, true).map(Body::from)
 }
 
-/// The bearer token of a userinfo request: the Authorization header, or (POST, RFC 6750
-/// §2.2) the `access_token` form field.
-/// `Err(())`: a malformed Authorization header.
-fn token(headers: &HeaderMap, form: Option<&[u8]>) -> Result<Option<String>, ()> {
-    if let Some(v) = headers.get(header::AUTHORIZATION) {
-        let v = v.to_str().unwrap_or_default();
-        return match v.split_once(' ') {
-            Some((scheme, t)) if scheme.eq_ignore_ascii_case("bearer") && !t.trim().is_empty() => {
-                Ok(Some(t.trim().to_owned()))
-            }
-            _ => Err(()),
-        };
+/// The bearer token of a userinfo request, found with the resource side's RFC 6750
+/// parsing: the `Authorization` header, or (POST, §2.2) the `access_token` field of a
+/// form-encoded body. Two `Authorization` headers, a malformed one, or a token sent both
+/// ways are `invalid_request`.
+fn token(headers: &HeaderMap, form: Option<&[u8]>) -> Result<String, BearerError> {
+    let in_header = crate::resource::header_token(headers)?;
+    let in_form = match form {
+        Some(body) if crate::resource::form::is_form_urlencoded(headers) => {
+            crate::resource::form_token(body, "access_token field")?
+        }
+        _ => None,
+    };
+    match (in_header, in_form) {
+        (Some(_), Some(_)) => Err(BearerError::InvalidRequest(
+            "the token was sent in more than one way".into(),
+        )),
+        (Some(t), None) => Ok(t.to_owned()),
+        (None, Some(t)) => Ok(t.into_owned()),
+        (None, None) => Err(BearerError::Missing),
     }
-    let Some(form) = form else { return Ok(None) };
-    let form_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| {
-            v.split(';').next().is_some_and(|t| {
-                t.trim()
-                    .eq_ignore_ascii_case("application/x-www-form-urlencoded")
-            })
-        });
-    if !form_type {
-        return Ok(None);
-    }
-    Ok(url::form_urlencoded::parse(form)
-        .find(|(k, _)| k == "access_token")
-        .map(|(_, v)| v.into_owned()))
 }
 
 fn cors(p: &impl HasCors, res: &mut Response) {
@@ -105,22 +90,13 @@ async fn userinfo<S: Store, U: UserAuthenticator>(
         return (StatusCode::NOT_FOUND, "OpenID Connect is not enabled\n").into_response();
     }
     let token = match token(headers, form) {
-        Ok(Some(t)) => t,
-        Ok(None) => return bearer_error(StatusCode::UNAUTHORIZED, None, ""),
-        Err(()) => {
-            return bearer_error(
-                StatusCode::BAD_REQUEST,
-                Some("invalid_request"),
-                "The Authorization header must be \"Bearer\" and a token.",
-            )
-        }
+        Ok(t) => t,
+        Err(e) => return refuse(&e),
     };
     let invalid = || {
-        bearer_error(
-            StatusCode::UNAUTHORIZED,
-            Some("invalid_token"),
-            "The access token is invalid, expired or revoked.",
-        )
+        refuse(&BearerError::InvalidToken(
+            "The access token is invalid, expired or revoked.".into(),
+        ))
     };
     let details = match inner.store.find_access_token(&token_checksum(&token)).await {
         Ok(Some(d)) if !d.token.is_expired(Timestamp::now()) => d,
@@ -132,11 +108,8 @@ async fn userinfo<S: Store, U: UserAuthenticator>(
     };
     let scopes = Scopes::parse(&details.token.scope).unwrap_or_default();
     if !scopes.contains("openid") {
-        return bearer_error(
-            StatusCode::FORBIDDEN,
-            Some("insufficient_scope"),
-            "The access token lacks the openid scope.",
-        );
+        let openid = Scopes::parse("openid").unwrap_or_default();
+        return refuse(&BearerError::InsufficientScope(openid));
     }
     // A token issued to the client itself has no end-user to describe.
     let Some(user_id) = details.token.user_id else {
