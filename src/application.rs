@@ -12,6 +12,7 @@
 //!
 //! ```
 //! use tower_oauth_toolkit::application::{register, ApplicationSpec};
+//! use tower_oauth_toolkit::generators::Generators;
 //! use tower_oauth_toolkit::model::{ClientType, GrantType};
 //! use tower_oauth_toolkit::settings::Settings;
 //! use tower_oauth_toolkit::store::memory::MemoryStore;

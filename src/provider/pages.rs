@@ -76,6 +76,17 @@ pub(crate) fn error_page<S, U>(
         s if s.is_server_error() => "Server error",
         _ => "Invalid authorization request",
     };
+    titled_error_page(p, status, title, error.map(ErrorCode::as_str), description)
+}
+
+/// The error page (`error.html`) with its title.
+pub(crate) fn titled_error_page<S, U>(
+    p: &Provider<S, U>,
+    status: StatusCode,
+    title: &str,
+    error: Option<&str>,
+    description: &str,
+) -> Response {
     render(
         p,
         status,
@@ -84,7 +95,7 @@ pub(crate) fn error_page<S, U>(
             "status": status.as_u16(),
             "title": title,
             "description": description,
-            "error": error.map(ErrorCode::as_str),
+            "error": error,
         }),
     )
 }

@@ -96,7 +96,7 @@ use serde_json::{json, Value};
 use crate::model::{Algorithm, Application, Timestamp};
 use crate::provider::authorize::{location, Target};
 use crate::provider::error::OAuthError;
-use crate::provider::pages::{as_visitor, redirect, render};
+use crate::provider::pages::{as_visitor, redirect, render, titled_error_page};
 use crate::provider::params::Params;
 use crate::provider::session::{Visitor, CSRF_FIELD};
 use crate::provider::{Provider, UserAuthenticator};
@@ -474,41 +474,21 @@ fn app_json(app: Option<&Application>) -> Value {
     }
 }
 
-fn error_page<S, U>(
-    p: &Provider<S, U>,
-    status: StatusCode,
-    title: &str,
-    error: Option<&str>,
-    description: &str,
-) -> Response {
-    render(
-        p,
-        status,
-        "error.html",
-        json!({
-            "status": status.as_u16(),
-            "title": title,
-            "description": description,
-            "error": error,
-        }),
-    )
-}
-
 fn refuse<S, U>(p: &Provider<S, U>, refusal: Refusal) -> Response {
     let bad = StatusCode::BAD_REQUEST;
     let title = "Invalid logout request";
     match refusal {
         Refusal::BadHint(reason) => {
             tracing::info!(%reason, "logout refused: bad id_token_hint");
-            error_page(p, bad, title, Some("invalid_request"), BAD_HINT)
+            titled_error_page(p, bad, title, Some("invalid_request"), BAD_HINT)
         }
         Refusal::Invalid(description) => {
             tracing::info!(%description, "logout refused");
-            error_page(p, bad, title, Some("invalid_request"), &description)
+            titled_error_page(p, bad, title, Some("invalid_request"), &description)
         }
         Refusal::Server(cause) => {
             let e = OAuthError::server(cause);
-            error_page(
+            titled_error_page(
                 p,
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "Server error",
@@ -642,7 +622,7 @@ async fn confirmation<S: Store, U: UserAuthenticator>(
         let presented = params.get(CSRF_FIELD).ok().flatten();
         if !visitor.check_consent_csrf(&p.inner.keys, presented) {
             tracing::info!("logout form refused: missing or invalid CSRF token");
-            return error_page(
+            return titled_error_page(
                 p,
                 StatusCode::FORBIDDEN,
                 "Forbidden",
@@ -659,7 +639,7 @@ async fn confirmation<S: Store, U: UserAuthenticator>(
     let always = p.inner.settings.oidc_rp_initiated_logout_always_prompt;
     let allow = sent("allow") && !sent("deny");
     if sent("deny") || (!allow && must_prompt(always, req.hint_user, session_user)) {
-        return error_page(
+        return titled_error_page(
             p,
             StatusCode::BAD_REQUEST,
             "Still signed in",
