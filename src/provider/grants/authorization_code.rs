@@ -208,3 +208,206 @@ async fn replayed<S: Store>(store: &S, grant_id: i64, now: Timestamp) -> OAuthEr
     invalid()
 }
 
+#[cfg(test)]
+mod tests {
+    //! The code decision, branch by branch: rows built by hand, explicit times, no store
+    //! and no runtime.
+
+    use super::*;
+    use crate::model::{CodeChallengeMethod, PkceChallenge};
+    use crate::provider::error::ErrorCode;
+
+    const APP: i64 = 7;
+    const NOW: Timestamp = Timestamp(1_800_000_000);
+    const REDIRECT: &str = "https://client.example/cb";
+    const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+
+    fn code() -> Grant {
+        Grant {
+            id: 1,
+            user_id: 3,
+            code_checksum: token_checksum("code"),
+            application_id: APP,
+            expires: NOW.add_secs(60),
+            redirect_uri: REDIRECT.into(),
+            scope: "openid read".into(),
+            pkce: Some(PkceChallenge {
+                challenge: pkce::s256(VERIFIER),
+                method: CodeChallengeMethod::S256,
+            }),
+            nonce: String::new(),
+            claims: String::new(),
+            auth_time: None,
+            created: NOW.sub_secs(240),
+            used_at: None,
+        }
+    }
+
+    fn decide_with(
+        grant: &Grant,
+        app_id: i64,
+        redirect_uri: Option<&str>,
+        verifier: Option<&str>,
+        now: Timestamp,
+    ) -> CodeDecision {
+        decide(&CodeInputs {
+            grant,
+            app_id,
+            redirect_uri,
+            verifier,
+            now,
+        })
+    }
+
+    fn error(d: CodeDecision) -> OAuthError {
+        match d {
+            CodeDecision::Invalid(e) => e,
+            d => panic!("expected Invalid, got {d:?}"),
+        }
+    }
+
+    #[test]
+    fn a_good_code_is_exchanged_for_its_scope() {
+        assert_eq!(
+            decide_with(&code(), APP, Some(REDIRECT), Some(VERIFIER), NOW),
+            CodeDecision::Exchange {
+                scope: Scopes::parse("openid read").unwrap()
+            }
+        );
+    }
+
+    #[test]
+    fn another_clients_code_is_invalid_and_revokes_nothing() {
+        assert_eq!(
+            decide_with(&code(), APP + 1, Some(REDIRECT), Some(VERIFIER), NOW),
+            CodeDecision::Invalid(invalid())
+        );
+        // Not even a used one: another client cannot trigger the replay revocation.
+        let used = Grant {
+            used_at: Some(NOW.sub_secs(1)),
+            ..code()
+        };
+        assert_eq!(
+            decide_with(&used, APP + 1, Some(REDIRECT), Some(VERIFIER), NOW),
+            CodeDecision::Invalid(invalid())
+        );
+    }
+
+    #[test]
+    fn a_used_code_is_a_replay_even_expired_or_without_parameters() {
+        let used = Grant {
+            used_at: Some(NOW.sub_secs(10)),
+            ..code()
+        };
+        assert_eq!(
+            decide_with(&used, APP, Some(REDIRECT), Some(VERIFIER), NOW),
+            CodeDecision::Replayed
+        );
+        assert_eq!(
+            decide_with(&used, APP, None, None, NOW.add_secs(3600)),
+            CodeDecision::Replayed
+        );
+    }
+
+    #[test]
+    fn a_code_expires_at_its_expiry() {
+        let g = code();
+        assert_eq!(
+            decide_with(&g, APP, Some(REDIRECT), Some(VERIFIER), g.expires),
+            CodeDecision::Invalid(invalid())
+        );
+        assert!(matches!(
+            decide_with(
+                &g,
+                APP,
+                Some(REDIRECT),
+                Some(VERIFIER),
+                g.expires.sub_secs(1)
+            ),
+            CodeDecision::Exchange { .. }
+        ));
+    }
+
+    #[test]
+    fn a_missing_redirect_uri_is_invalid_request() {
+        let e = error(decide_with(&code(), APP, None, Some(VERIFIER), NOW));
+        assert_eq!(e.code, ErrorCode::InvalidRequest);
+        assert!(e.description.contains("redirect_uri"), "{e}");
+    }
+
+    #[test]
+    fn a_wrong_redirect_uri_is_invalid_grant() {
+        let e = error(decide_with(
+            &code(),
+            APP,
+            Some("https://client.example/cb2"),
+            Some(VERIFIER),
+            NOW,
+        ));
+        assert_eq!(e.code, ErrorCode::InvalidGrant);
+        assert!(e.description.contains("redirect_uri"), "{e}");
+    }
+
+    #[test]
+    fn without_a_redirect_uri_in_the_authorize_request_none_is_needed() {
+        let g = Grant {
+            redirect_uri: String::new(),
+            ..code()
+        };
+        assert!(matches!(
+            decide_with(&g, APP, None, Some(VERIFIER), NOW),
+            CodeDecision::Exchange { .. }
+        ));
+    }
+
+    #[test]
+    fn a_wrong_verifier_is_invalid_grant() {
+        let wrong = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXK";
+        assert_eq!(
+            error(decide_with(&code(), APP, Some(REDIRECT), Some(wrong), NOW)),
+            OAuthError::invalid_grant("The code_verifier does not match.")
+        );
+    }
+
+    #[test]
+    fn a_missing_verifier_is_invalid_request() {
+        let e = error(decide_with(&code(), APP, Some(REDIRECT), None, NOW));
+        assert_eq!(e.code, ErrorCode::InvalidRequest);
+        assert!(e.description.contains("code_verifier"), "{e}");
+    }
+
+    #[test]
+    fn a_verifier_without_a_challenge_is_a_downgrade() {
+        let g = Grant {
+            pkce: None,
+            ..code()
+        };
+        let e = error(decide_with(&g, APP, Some(REDIRECT), Some(VERIFIER), NOW));
+        assert_eq!(e.code, ErrorCode::InvalidGrant);
+        assert!(e.description.contains("no code_challenge"), "{e}");
+        assert!(matches!(
+            decide_with(&g, APP, Some(REDIRECT), None, NOW),
+            CodeDecision::Exchange { .. }
+        ));
+    }
+
+    #[test]
+    fn a_plain_challenge_takes_the_verifier_itself() {
+        let g = Grant {
+            pkce: Some(PkceChallenge {
+                challenge: VERIFIER.into(),
+                method: CodeChallengeMethod::Plain,
+            }),
+            ..code()
+        };
+        assert!(matches!(
+            decide_with(&g, APP, Some(REDIRECT), Some(VERIFIER), NOW),
+            CodeDecision::Exchange { .. }
+        ));
+        let s256 = pkce::s256(VERIFIER);
+        assert_eq!(
+            error(decide_with(&g, APP, Some(REDIRECT), Some(&s256), NOW)).code,
+            ErrorCode::InvalidGrant
+        );
+    }
+}

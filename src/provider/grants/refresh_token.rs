@@ -486,3 +486,398 @@ async fn on_revoked<S: Store, U>(
     }
 }
 
+#[cfg(test)]
+mod tests {
+    //! The refresh decision, branch by branch: rows built by hand, explicit times, no
+    //! store and no runtime.
+
+    use super::*;
+
+    const APP: i64 = 7;
+    const NOW: Timestamp = Timestamp(1_800_000_000);
+
+    fn policy() -> RefreshPolicy {
+        RefreshPolicy {
+            rotate: true,
+            idle: None,
+            grace: Duration::ZERO,
+            reuse_protection: false,
+        }
+    }
+
+    fn token() -> RefreshToken {
+        RefreshToken {
+            id: 1,
+            user_id: Some(3),
+            token_checksum: token_checksum("presented"),
+            application_id: APP,
+            access_token_id: Some(10),
+            token_family: Some("family-1".into()),
+            created: NOW.sub_secs(600),
+            revoked: None,
+        }
+    }
+
+    fn access(scope: &str) -> AccessToken {
+        AccessToken {
+            id: 10,
+            user_id: Some(3),
+            source_refresh_token_id: None,
+            token_checksum: token_checksum("access"),
+            id_token_id: None,
+            application_id: Some(APP),
+            grant_id: Some(42),
+            expires: NOW.add_secs(3600),
+            scope: scope.into(),
+            created: NOW,
+        }
+    }
+
+    fn scopes(s: &str) -> Scopes {
+        Scopes::parse(s).unwrap()
+    }
+
+    fn decide_with(
+        token: &RefreshToken,
+        paired: Option<&AccessToken>,
+        requested: Option<&Scopes>,
+        policy: RefreshPolicy,
+        now: Timestamp,
+    ) -> RefreshDecision {
+        decide(&RefreshInputs {
+            token,
+            paired,
+            app_id: APP,
+            requested,
+            policy,
+            now,
+        })
+    }
+
+    fn revoked_at(at: Timestamp) -> RefreshToken {
+        RefreshToken {
+            revoked: Some(at),
+            access_token_id: None,
+            ..token()
+        }
+    }
+
+    #[test]
+    fn rotates_a_live_token_with_its_scope_grant_and_family() {
+        let a = access("read write");
+        let d = decide_with(&token(), Some(&a), None, policy(), NOW);
+        assert_eq!(
+            d,
+            RefreshDecision::Rotate(Renewal {
+                scope: scopes("read write"),
+                grant_id: Some(42),
+                family: Some("family-1".into()),
+                derived: false,
+            })
+        );
+    }
+
+    #[test]
+    fn rotation_with_a_grace_period_derives_the_successors() {
+        let a = access("read");
+        let p = RefreshPolicy {
+            grace: Duration::from_secs(30),
+            ..policy()
+        };
+        match decide_with(&token(), Some(&a), None, p, NOW) {
+            RefreshDecision::Rotate(r) => assert!(r.derived),
+            d => panic!("expected Rotate, got {d:?}"),
+        }
+    }
+
+    #[test]
+    fn without_rotation_replaces_the_access_token_never_derived() {
+        let a = access("read");
+        let p = RefreshPolicy {
+            rotate: false,
+            grace: Duration::from_secs(30),
+            ..policy()
+        };
+        assert_eq!(
+            decide_with(&token(), Some(&a), None, p, NOW),
+            RefreshDecision::Replace(Renewal {
+                scope: scopes("read"),
+                grant_id: Some(42),
+                family: Some("family-1".into()),
+                derived: false,
+            })
+        );
+    }
+
+    #[test]
+    fn a_narrowed_scope_is_granted() {
+        let a = access("read write");
+        let narrow = scopes("read");
+        match decide_with(&token(), Some(&a), Some(&narrow), policy(), NOW) {
+            RefreshDecision::Rotate(r) => assert_eq!(r.scope, narrow),
+            d => panic!("expected Rotate, got {d:?}"),
+        }
+    }
+
+    #[test]
+    fn a_wider_scope_is_invalid_scope() {
+        let a = access("read");
+        let wide = scopes("read write");
+        match decide_with(&token(), Some(&a), Some(&wide), policy(), NOW) {
+            RefreshDecision::Invalid(e) => assert_eq!(e.code, ErrorCode::InvalidScope),
+            d => panic!("expected Invalid, got {d:?}"),
+        }
+    }
+
+    #[test]
+    fn another_clients_token_is_invalid_even_revoked() {
+        let a = access("read");
+        let other = RefreshToken {
+            application_id: APP + 1,
+            ..token()
+        };
+        assert_eq!(
+            decide_with(&other, Some(&a), None, policy(), NOW),
+            RefreshDecision::Invalid(invalid())
+        );
+        let other_revoked = RefreshToken {
+            application_id: APP + 1,
+            ..revoked_at(NOW)
+        };
+        let p = RefreshPolicy {
+            reuse_protection: true,
+            ..policy()
+        };
+        // No reuse detection for a token presented by the wrong client.
+        assert_eq!(
+            decide_with(&other_revoked, None, None, p, NOW),
+            RefreshDecision::Invalid(invalid())
+        );
+        assert_eq!(paired_to_read(&other, APP, &policy(), NOW), None);
+    }
+
+    #[test]
+    fn idle_expiry_is_inclusive_of_its_last_second() {
+        let a = access("read");
+        let t = token(); // created NOW - 600
+        let p = RefreshPolicy {
+            idle: Some(Duration::from_secs(600)),
+            ..policy()
+        };
+        assert_eq!(
+            decide_with(&t, Some(&a), None, p, NOW),
+            RefreshDecision::Invalid(invalid())
+        );
+        assert_eq!(paired_to_read(&t, APP, &p, NOW), None);
+        assert!(matches!(
+            decide_with(&t, Some(&a), None, p, NOW.sub_secs(1)),
+            RefreshDecision::Rotate(_)
+        ));
+        assert_eq!(paired_to_read(&t, APP, &p, NOW.sub_secs(1)), Some(10));
+    }
+
+    #[test]
+    fn without_idle_expiry_an_old_token_is_live() {
+        let a = access("read");
+        let old = RefreshToken {
+            created: Timestamp(0),
+            ..token()
+        };
+        assert!(matches!(
+            decide_with(&old, Some(&a), None, policy(), NOW),
+            RefreshDecision::Rotate(_)
+        ));
+    }
+
+    #[test]
+    fn the_paired_access_token_is_read_only_for_a_live_token() {
+        assert_eq!(paired_to_read(&token(), APP, &policy(), NOW), Some(10));
+        assert_eq!(paired_to_read(&revoked_at(NOW), APP, &policy(), NOW), None);
+        let unpaired = RefreshToken {
+            access_token_id: None,
+            ..token()
+        };
+        assert_eq!(paired_to_read(&unpaired, APP, &policy(), NOW), None);
+    }
+
+    #[test]
+    fn a_live_token_without_its_access_token_is_read_again() {
+        assert_eq!(
+            decide_with(&token(), None, None, policy(), NOW),
+            RefreshDecision::Reread
+        );
+        let unpaired = RefreshToken {
+            access_token_id: None,
+            ..token()
+        };
+        assert_eq!(
+            decide_with(&unpaired, None, None, policy(), NOW),
+            RefreshDecision::Reread
+        );
+    }
+
+    #[test]
+    fn revoked_within_the_grace_window_is_a_retry_up_to_its_last_second() {
+        let p = RefreshPolicy {
+            grace: Duration::from_secs(30),
+            reuse_protection: true,
+            ..policy()
+        };
+        let t = revoked_at(NOW.sub_secs(30));
+        assert_eq!(
+            decide_with(&t, None, None, p, NOW),
+            RefreshDecision::Revoked(Revoked::GraceRetry)
+        );
+        // One second later the window is over: reuse.
+        assert_eq!(
+            decide_with(&t, None, None, p, NOW.add_secs(1)),
+            RefreshDecision::Revoked(Revoked::ReuseDetected {
+                family: "family-1".into()
+            })
+        );
+    }
+
+    #[test]
+    fn revoked_without_grace_with_reuse_protection_revokes_the_family() {
+        let p = RefreshPolicy {
+            reuse_protection: true,
+            ..policy()
+        };
+        assert_eq!(
+            decide_with(&revoked_at(NOW), None, None, p, NOW),
+            RefreshDecision::Revoked(Revoked::ReuseDetected {
+                family: "family-1".into()
+            })
+        );
+    }
+
+    #[test]
+    fn revoked_without_a_family_is_refused_even_with_reuse_protection() {
+        let p = RefreshPolicy {
+            reuse_protection: true,
+            ..policy()
+        };
+        let t = RefreshToken {
+            token_family: None,
+            ..revoked_at(NOW.sub_secs(100))
+        };
+        assert_eq!(
+            decide_with(&t, None, None, p, NOW),
+            RefreshDecision::Revoked(Revoked::Refused)
+        );
+    }
+
+    #[test]
+    fn revoked_without_reuse_protection_is_refused() {
+        let p = RefreshPolicy {
+            grace: Duration::from_secs(5),
+            ..policy()
+        };
+        assert_eq!(
+            decide_with(&revoked_at(NOW.sub_secs(100)), None, None, p, NOW),
+            RefreshDecision::Revoked(Revoked::Refused)
+        );
+    }
+
+    #[test]
+    fn revoked_comes_before_idle_expiry() {
+        // A rotated token inside the grace window is retried even when it is also past
+        // REFRESH_TOKEN_EXPIRE_SECONDS.
+        let p = RefreshPolicy {
+            grace: Duration::from_secs(30),
+            idle: Some(Duration::from_secs(1)),
+            ..policy()
+        };
+        assert_eq!(
+            decide_with(&revoked_at(NOW), None, None, p, NOW),
+            RefreshDecision::Revoked(Revoked::GraceRetry)
+        );
+    }
+
+    #[test]
+    fn after_a_race_a_revoked_token_takes_the_revoked_path() {
+        let p = RefreshPolicy {
+            grace: Duration::from_secs(30),
+            reuse_protection: true,
+            ..policy()
+        };
+        for race in [Race::PairedGone, Race::LostRotation] {
+            assert_eq!(
+                after_race(&revoked_at(NOW), race, &p, NOW),
+                Ok(Revoked::GraceRetry)
+            );
+            assert_eq!(
+                after_race(&revoked_at(NOW.sub_secs(31)), race, &p, NOW),
+                Ok(Revoked::ReuseDetected {
+                    family: "family-1".into()
+                })
+            );
+        }
+    }
+
+    #[test]
+    fn after_a_race_a_live_token_is_invalid_or_retryable() {
+        assert_eq!(
+            after_race(&token(), Race::PairedGone, &policy(), NOW),
+            Err(invalid())
+        );
+        let e = after_race(&token(), Race::LostRotation, &policy(), NOW).unwrap_err();
+        assert_eq!(e.code, ErrorCode::TemporarilyUnavailable);
+    }
+
+    fn successor_refresh(value: &str) -> RefreshToken {
+        RefreshToken {
+            id: 2,
+            token_checksum: token_checksum(value),
+            access_token_id: Some(10),
+            ..token()
+        }
+    }
+
+    #[test]
+    fn grace_answer_resends_the_live_successor_pair() {
+        let a = access("read");
+        let r = successor_refresh("refresh");
+        let answer = grace_answer(
+            &a,
+            Some(&r),
+            "access".into(),
+            "refresh".into(),
+            NOW.add_secs(60),
+        )
+        .unwrap();
+        assert_eq!(answer.access_token, "access");
+        assert_eq!(answer.refresh_token.as_deref(), Some("refresh"));
+        assert_eq!(answer.expires_in, 3540);
+        assert_eq!(answer.scope, "read");
+        assert_eq!(answer.id_token, None);
+    }
+
+    #[test]
+    fn grace_answer_refuses_successors_that_moved_on() {
+        let a = access("read");
+        let r = successor_refresh("refresh");
+        let go = |a: &AccessToken, r: Option<&RefreshToken>, now| {
+            grace_answer(a, r, "access".into(), "refresh".into(), now)
+        };
+        // No successor refresh token.
+        assert_eq!(go(&a, None, NOW), Err(invalid()));
+        // The successor was itself rotated or revoked.
+        let gone = RefreshToken {
+            revoked: Some(NOW),
+            ..successor_refresh("refresh")
+        };
+        assert_eq!(go(&a, Some(&gone), NOW), Err(invalid()));
+        // Values not derived from the presented token.
+        let other = successor_refresh("other");
+        assert_eq!(go(&a, Some(&other), NOW), Err(invalid()));
+        let other_access = AccessToken {
+            token_checksum: token_checksum("other"),
+            ..access("read")
+        };
+        assert_eq!(go(&other_access, Some(&r), NOW), Err(invalid()));
+        // The successor access token expired (expired once now >= expires).
+        assert_eq!(go(&a, Some(&r), a.expires), Err(invalid()));
+        assert!(go(&a, Some(&r), a.expires.sub_secs(1)).is_ok());
+    }
+}
