@@ -50,3 +50,41 @@ pub(crate) async fn grant<S: Store, U>(
     Ok(response(minted.access, None, &issued, now))
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{ClientType, GrantType, NewApplication};
+    use crate::provider::error::ErrorCode;
+    use crate::scope::SettingsScopes;
+    use crate::settings::Settings;
+
+    fn app(t: ClientType) -> Application {
+        NewApplication::new("c", t, GrantType::ClientCredentials).into_row(1)
+    }
+
+    #[test]
+    fn public_clients_are_refused() {
+        let scopes = SettingsScopes::from_settings(&Settings::default());
+        let e = decide(&app(ClientType::Public), &scopes, &Params::parse(b"")).unwrap_err();
+        assert_eq!(e.code, ErrorCode::UnauthorizedClient);
+    }
+
+    #[test]
+    fn confidential_clients_get_the_requested_or_default_scope() {
+        let scopes = SettingsScopes::from_settings(&Settings::default());
+        let app = app(ClientType::Confidential);
+        assert_eq!(
+            decide(&app, &scopes, &Params::parse(b"")).unwrap(),
+            scopes.default_scopes(Some("c"))
+        );
+        let available = scopes.available_scopes(Some("c"));
+        let one = available.iter().next().expect("a default scope").to_owned();
+        let body = format!("scope={one}");
+        assert_eq!(
+            decide(&app, &scopes, &Params::parse(body.as_bytes())).unwrap(),
+            Scopes::parse(&one).unwrap()
+        );
+        let e = decide(&app, &scopes, &Params::parse(b"scope=no-such-scope")).unwrap_err();
+        assert_eq!(e.code, ErrorCode::InvalidScope);
+    }
+}

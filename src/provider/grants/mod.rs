@@ -345,3 +345,67 @@ pub(crate) fn derived_token(key: &[u8; 32], label: &str, seed: &str) -> String {
         .encode(super::hmac(key, &[label.as_bytes(), seed.as_bytes()]))
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{ClientType, NewApplication};
+
+    const KINDS: [GrantKind; 5] = [
+        GrantKind::AuthorizationCode,
+        GrantKind::Password,
+        GrantKind::ClientCredentials,
+        GrantKind::RefreshToken,
+        GrantKind::DeviceCode,
+    ];
+
+    #[test]
+    fn grant_kinds_parse_from_their_wire_strings_only() {
+        for kind in KINDS {
+            assert_eq!(GrantKind::parse(kind.as_str()), Some(kind));
+        }
+        for other in ["implicit", "Password", "", "device_code", "refresh_token "] {
+            assert_eq!(GrantKind::parse(other), None, "{other:?}");
+        }
+    }
+
+    #[test]
+    fn allows_follows_dots_grant_type_mapping() {
+        use GrantKind as K;
+        let app = |t| NewApplication::new("c", ClientType::Confidential, t).into_row(1);
+        let allowed = |t| {
+            let a = app(t);
+            KINDS
+                .into_iter()
+                .filter(|k| allows(&a, *k))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            allowed(GrantType::AuthorizationCode),
+            [K::AuthorizationCode, K::RefreshToken]
+        );
+        assert_eq!(
+            allowed(GrantType::OpenidHybrid),
+            [K::AuthorizationCode, K::RefreshToken]
+        );
+        assert_eq!(allowed(GrantType::Password), [K::Password, K::RefreshToken]);
+        assert_eq!(
+            allowed(GrantType::ClientCredentials),
+            [K::ClientCredentials, K::RefreshToken]
+        );
+        assert_eq!(
+            allowed(GrantType::DeviceCode),
+            [K::RefreshToken, K::DeviceCode]
+        );
+        assert_eq!(allowed(GrantType::Implicit), []);
+    }
+
+    #[test]
+    fn unsupported_names_the_grant_type() {
+        let e = unsupported("implicit");
+        assert_eq!(e.code, super::super::error::ErrorCode::UnsupportedGrantType);
+        assert_eq!(
+            e.description,
+            "The grant type \"implicit\" is not supported."
+        );
+    }
+}

@@ -76,3 +76,45 @@ pub(crate) async fn grant<S: Store, U: UserAuthenticator>(
     Ok(response(minted.access, minted.refresh, &issued, now))
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{ClientType, GrantType, NewApplication};
+    use crate::provider::error::ErrorCode;
+    use crate::scope::SettingsScopes;
+    use crate::settings::Settings;
+
+    fn app() -> Application {
+        NewApplication::new("c", ClientType::Confidential, GrantType::Password).into_row(1)
+    }
+
+    #[test]
+    fn disabled_by_rfc9700_compliance() {
+        let scopes = SettingsScopes::from_settings(&Settings::default());
+        let params = Params::parse(b"username=u&password=p");
+        let e = decide(true, &app(), &scopes, &params).err().unwrap();
+        assert_eq!(e.code, ErrorCode::UnsupportedGrantType);
+    }
+
+    #[test]
+    fn username_and_password_are_required() {
+        let scopes = SettingsScopes::from_settings(&Settings::default());
+        for body in ["password=p", "username=u", ""] {
+            let params = Params::parse(body.as_bytes());
+            let e = decide(false, &app(), &scopes, &params).err().unwrap();
+            assert_eq!(e.code, ErrorCode::InvalidRequest, "{body:?}");
+        }
+    }
+
+    #[test]
+    fn credentials_and_scope_are_handed_on() {
+        let scopes = SettingsScopes::from_settings(&Settings::default());
+        let params = Params::parse(b"username=u&password=p");
+        let c = decide(false, &app(), &scopes, &params).ok().unwrap();
+        assert_eq!((c.username, c.password), ("u", "p"));
+        assert_eq!(c.scope, scopes.default_scopes(Some("c")));
+        let params = Params::parse(b"username=u&password=p&scope=no-such-scope");
+        let e = decide(false, &app(), &scopes, &params).err().unwrap();
+        assert_eq!(e.code, ErrorCode::InvalidScope);
+    }
+}
