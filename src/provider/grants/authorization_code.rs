@@ -8,23 +8,23 @@
 //!
 //! # The decision
 //!
-//! [`decide`] is a pure function of the stored code row, the presenting client, the
+//! `decide` is a pure function of the stored code row, the presenting client, the
 //! request's `redirect_uri` and `code_verifier`, and `now`. Its branches, in order:
 //!
-//! - another client's code: [`CodeDecision::Invalid`] (`invalid_grant`, as for an unknown
+//! - another client's code: `CodeDecision::Invalid` (`invalid_grant`, as for an unknown
 //!   code — and no revocation: another client cannot revoke this one's tokens);
-//! - a used code: [`CodeDecision::Replayed`] — revoke what was issued from it, answer
+//! - a used code: `CodeDecision::Replayed` — revoke what was issued from it, answer
 //!   `invalid_grant`;
 //! - an expired code (`now >= expires`): `invalid_grant`;
 //! - the authorize request had a `redirect_uri`: missing now is `invalid_request`, a
 //!   different one `invalid_grant`;
 //! - PKCE: a verifier without a challenge is `invalid_grant` (RFC 9700 §2.1.1, downgrade),
 //!   a challenge without a verifier `invalid_request`, a wrong verifier `invalid_grant`;
-//! - otherwise [`CodeDecision::Exchange`] with the granted scope.
+//! - otherwise `CodeDecision::Exchange` with the granted scope.
 //!
 //! # The effects
 //!
-//! [`grant`] reads the code, decides, reads the user (deactivated or removed since:
+//! `grant` reads the code, decides, reads the user (deactivated or removed since:
 //! `invalid_grant`), mints the tokens (and the ID token with `openid`) and redeems the code
 //! with them in one store call. A redeem that finds the code used — a concurrent exchange
 //! between our read and our write — is the replay case.

@@ -1,9 +1,9 @@
 //! RFC 6749 §4.4: the client acts on its own behalf. Confidential clients only; no
 //! refresh token (§4.4.3).
 //!
-//! The decision ([`decide`]) reads nothing: a public client is refused with
+//! The decision (`decide`) reads nothing: a public client is refused with
 //! `unauthorized_client`; otherwise the scope is the requested one (each available to
-//! the client, else `invalid_scope`) or the client's default. [`grant`] then issues one
+//! the client, else `invalid_scope`) or the client's default. `grant` then issues one
 //! access token without a user.
 
 use super::{mint, requested_scopes, response, GrantContext, Issue, TokenResponse};

@@ -9,8 +9,8 @@
 //!   performs the writes it decided on, returning the [`TokenResponse`] or the RFC 6749
 //!   §5.2 error.
 //!
-//! The token endpoint parses `grant_type` once into a [`GrantKind`], reads the clock once,
-//! and hands every grant one [`GrantContext`].
+//! The token endpoint parses `grant_type` once into a `GrantKind`, reads the clock once,
+//! and hands every grant one `GrantContext`.
 
 pub mod authorization_code;
 pub mod client_credentials;

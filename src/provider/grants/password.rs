@@ -2,9 +2,9 @@
 //! [`UserAuthenticator`]. RFC 9700 §2.4 says not to use this grant; DOT still offers it
 //! (refused when `COMPLIANT_BCP_RFC9700_PASSWORD_GRANT` is on).
 //!
-//! The decision ([`decide`]) reads nothing: the grant disabled by that setting is
+//! The decision (`decide`) reads nothing: the grant disabled by that setting is
 //! `unsupported_grant_type`; `username` and `password` are required (`invalid_request`);
-//! the scope is checked as for the other grants (`invalid_scope`). [`grant`] then asks
+//! the scope is checked as for the other grants (`invalid_scope`). `grant` then asks
 //! the [`UserAuthenticator`] (wrong credentials: `invalid_grant`) and issues an access and
 //! a refresh token.
 

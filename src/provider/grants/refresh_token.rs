@@ -25,31 +25,31 @@
 //!
 //! # The decision
 //!
-//! [`decide`] is a pure function of the presented token's row, its paired access token
-//! (read when [`paired_to_read`] asks for it), the client, the requested scope, the
-//! [`RefreshPolicy`] and `now`. Its branches, in order:
+//! `decide` is a pure function of the presented token's row, its paired access token
+//! (read when `paired_to_read` asks for it), the client, the requested scope, the
+//! `RefreshPolicy` and `now`. Its branches, in order:
 //!
-//! - another client's token: [`RefreshDecision::Invalid`];
-//! - a revoked token: [`RefreshDecision::Revoked`], itself
-//!   - [`Revoked::GraceRetry`] within the grace window (`revoked + grace >= now`): answer
-//!     the successor pair again if it is still the live one ([`grace_answer`]);
-//!   - [`Revoked::ReuseDetected`] outside it, with reuse protection, for a token of a
+//! - another client's token: `RefreshDecision::Invalid`;
+//! - a revoked token: `RefreshDecision::Revoked`, itself
+//!   - `Revoked::GraceRetry` within the grace window (`revoked + grace >= now`): answer
+//!     the successor pair again if it is still the live one (`grace_answer`);
+//!   - `Revoked::ReuseDetected` outside it, with reuse protection, for a token of a
 //!     family: revoke the family, `invalid_grant`;
-//!   - [`Revoked::Refused`] otherwise: `invalid_grant`;
+//!   - `Revoked::Refused` otherwise: `invalid_grant`;
 //! - idle past REFRESH_TOKEN_EXPIRE_SECONDS (`created + idle <= now`): `Invalid`;
-//! - live, but its access token is gone: [`RefreshDecision::Reread`] — a concurrent
-//!   rotation may have revoked it between the two reads; [`after_race`] decides on the
+//! - live, but its access token is gone: `RefreshDecision::Reread` — a concurrent
+//!   rotation may have revoked it between the two reads; `after_race` decides on the
 //!   token read again (revoked: as above; still live: `invalid_grant`);
 //! - a requested scope wider than the token's: `Invalid` (`invalid_scope`);
-//! - otherwise [`RefreshDecision::Rotate`] (with rotation) or [`RefreshDecision::Replace`]
+//! - otherwise `RefreshDecision::Rotate` (with rotation) or `RefreshDecision::Replace`
 //!   (without), with the scope, grant and family of the successors.
 //!
 //! # The effects
 //!
-//! [`grant`] reads the token (and its access token), decides, then for a renewal reads the
+//! `grant` reads the token (and its access token), decides, then for a renewal reads the
 //! user (gone: `invalid_grant`), mints, and writes with one store call:
 //! `rotate_refresh_token` or `replace_access_token`. A rotation that conflicts lost the
-//! race to another refresh: the token is read again and [`after_race`] decides (revoked:
+//! race to another refresh: the token is read again and `after_race` decides (revoked:
 //! the revoked-token path; still live: the conflict was the database's, nothing was
 //! written, `temporarily_unavailable`). A replacement that conflicts is `invalid_grant`.
 
