@@ -6,13 +6,13 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use http::{header, HeaderMap, HeaderValue, StatusCode};
 
-use super::error::{json_response, no_store, ErrorCode, OAuthError};
-use super::grants;
+use super::error::{json_response, no_store, OAuthError};
+use super::grants::{self, GrantContext, GrantKind};
 use super::oidc::id_token::IdTokens;
 use super::params::Params;
 use super::users::UserAuthenticator;
 use super::{client_auth, Provider};
-use crate::model::Application;
+use crate::model::{Application, Timestamp};
 use crate::store::Store;
 
 /// Refuses a body that is not `application/x-www-form-urlencoded` (the token,
@@ -63,70 +63,42 @@ async fn token_request<S: Store, U: UserAuthenticator>(
     check_form(headers)?;
     let params = Params::parse(body);
     let grant_type = params.require("grant_type")?;
-    let known = matches!(
-        grant_type,
-        "authorization_code" | "password" | "client_credentials" | "refresh_token"
-    );
-    if !known {
-        return Err(OAuthError::new(
-            ErrorCode::UnsupportedGrantType,
-            format!("The grant type {grant_type:?} is not supported."),
-        ));
-    }
+    let kind = match GrantKind::parse(grant_type) {
+        // The device code grant is known (`grants::allows`) but not served here yet.
+        None | Some(GrantKind::DeviceCode) => return Err(grants::unsupported(grant_type)),
+        Some(kind) => kind,
+    };
     let app = client_auth::authenticate(inner, headers, &params).await?;
     *app_out = Some(app.clone());
-    if !grants::allows(&app, grant_type) {
+    if !grants::allows(&app, kind) {
         return Err(OAuthError::unauthorized_client(format!(
-            "This client may not use the {grant_type} grant."
+            "This client may not use the {} grant.",
+            kind.as_str()
         )));
     }
-    let store = &*inner.store;
-    let id_tokens = inner.oidc.as_ref().map(|oidc| IdTokens {
-        settings: &inner.settings,
-        oidc,
-        claims: &*inner.claims,
-        issuer: crate::provider::oidc::issuer(&inner.settings, inner.issuer.as_ref(), parts),
-    });
-    match grant_type {
-        "client_credentials" => {
-            grants::client_credentials::grant(store, &inner.minter, &*inner.scopes, &app, &params)
-                .await
-        }
-        "password" => {
-            grants::password::grant(
-                store,
-                &inner.users,
-                &inner.minter,
-                &*inner.scopes,
-                &app,
-                &params,
-            )
-            .await
-        }
-        "authorization_code" => {
-            grants::authorization_code::grant(
-                store,
-                &inner.users,
-                &inner.minter,
-                id_tokens.as_ref(),
-                &app,
-                &params,
-            )
-            .await
-        }
-        "refresh_token" => {
-            grants::refresh_token::grant(
-                store,
-                &inner.users,
-                &inner.minter,
-                id_tokens.as_ref(),
-                &inner.keys.successor,
-                &app,
-                &params,
-            )
-            .await
-        }
-        _ => unreachable!("checked above"),
+    let ctx = GrantContext {
+        store: &*inner.store,
+        users: &inner.users,
+        minter: &inner.minter,
+        scopes: &*inner.scopes,
+        id_tokens: inner.oidc.as_ref().map(|oidc| IdTokens {
+            settings: &inner.settings,
+            oidc,
+            claims: &*inner.claims,
+            issuer: crate::provider::oidc::issuer(&inner.settings, inner.issuer.as_ref(), parts),
+        }),
+        successor_key: &inner.keys.successor,
+        app: &app,
+        params: &params,
+        // The one clock read of a token request: every grant decides with this time.
+        now: Timestamp::now(),
+    };
+    match kind {
+        GrantKind::AuthorizationCode => grants::authorization_code::grant(&ctx).await,
+        GrantKind::ClientCredentials => grants::client_credentials::grant(&ctx).await,
+        GrantKind::Password => grants::password::grant(&ctx).await,
+        GrantKind::RefreshToken => grants::refresh_token::grant(&ctx).await,
+        GrantKind::DeviceCode => Err(grants::unsupported(kind.as_str())),
     }
 }
 

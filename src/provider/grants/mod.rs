@@ -1,6 +1,16 @@
-//! The grants of the token endpoint, one module each, as plain async functions over the
-//! store (no HTTP): each takes the authenticated application and the request parameters
-//! and returns the [`TokenResponse`] or the RFC 6749 §5.2 error.
+//! The grants of the token endpoint, one module each, with no HTTP.
+//!
+//! Each grant is a **decision** plus its **effects**:
+//!
+//! - a pure `decide` function over what was read from the store, the request and `now`
+//!   (no I/O, no clock), returning an enum of what to do — unit-tested branch by branch in
+//!   each module;
+//! - a thin async `grant` that does the reads the decision needs, calls `decide`, and
+//!   performs the writes it decided on, returning the [`TokenResponse`] or the RFC 6749
+//!   §5.2 error.
+//!
+//! The token endpoint parses `grant_type` once into a `GrantKind`, reads the clock once,
+//! and hands every grant one `GrantContext`.
 
 pub mod authorization_code;
 pub mod client_credentials;
@@ -11,6 +21,7 @@ use base64::Engine;
 use serde::Serialize;
 
 use super::error::OAuthError;
+use super::oidc::id_token::IdTokens;
 use super::params::Params;
 use crate::crypto::token_checksum;
 use crate::model::{
@@ -19,6 +30,73 @@ use crate::model::{
 use crate::scope::{Scopes, ScopesBackend};
 use crate::settings::Settings;
 use crate::store::{IssueTokens, IssuedTokens};
+
+/// A `grant_type` of the token endpoint (RFC 6749 §4, RFC 8628 §3.4), parsed once.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum GrantKind {
+    /// `authorization_code` (RFC 6749 §4.1.3).
+    AuthorizationCode,
+    /// `password` (RFC 6749 §4.3.2).
+    Password,
+    /// `client_credentials` (RFC 6749 §4.4.2).
+    ClientCredentials,
+    /// `refresh_token` (RFC 6749 §6).
+    RefreshToken,
+    /// `urn:ietf:params:oauth:grant-type:device_code` (RFC 8628 §3.4): recognised by
+    /// [`allows`], not served by the token endpoint yet.
+    DeviceCode,
+}
+
+impl GrantKind {
+    /// The grant type of a `grant_type` value; `None` for one this crate does not know.
+    pub(crate) fn parse(grant_type: &str) -> Option<GrantKind> {
+        Some(match grant_type {
+            "authorization_code" => GrantKind::AuthorizationCode,
+            "password" => GrantKind::Password,
+            "client_credentials" => GrantKind::ClientCredentials,
+            "refresh_token" => GrantKind::RefreshToken,
+            "urn:ietf:params:oauth:grant-type:device_code" => GrantKind::DeviceCode,
+            _ => return None,
+        })
+    }
+
+    /// The wire string.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            GrantKind::AuthorizationCode => "authorization_code",
+            GrantKind::Password => "password",
+            GrantKind::ClientCredentials => "client_credentials",
+            GrantKind::RefreshToken => "refresh_token",
+            GrantKind::DeviceCode => "urn:ietf:params:oauth:grant-type:device_code",
+        }
+    }
+}
+
+/// `unsupported_grant_type` for a `grant_type` the token endpoint does not serve.
+pub(crate) fn unsupported(grant_type: &str) -> OAuthError {
+    OAuthError::new(
+        super::error::ErrorCode::UnsupportedGrantType,
+        format!("The grant type {grant_type:?} is not supported."),
+    )
+}
+
+/// Everything a grant works with: the provider's parts, the authenticated client, the
+/// request's parameters and the time of the request (read once, by the token endpoint).
+pub(crate) struct GrantContext<'a, S, U> {
+    pub(crate) store: &'a S,
+    pub(crate) users: &'a U,
+    pub(crate) minter: &'a Minter,
+    pub(crate) scopes: &'a dyn ScopesBackend,
+    /// ID tokens, when OIDC is on.
+    pub(crate) id_tokens: Option<IdTokens<'a>>,
+    /// Derives a refresh token's successors (grace-period retries).
+    pub(crate) successor_key: &'a [u8; 32],
+    /// The authenticated client.
+    pub(crate) app: &'a Application,
+    pub(crate) params: &'a Params,
+    /// The time of the request.
+    pub(crate) now: Timestamp,
+}
 
 /// A successful token answer (RFC 6749 §5.1). `Debug` hides the token values.
 #[derive(Clone, PartialEq, Eq, Serialize)]
@@ -55,22 +133,21 @@ impl std::fmt::Debug for TokenResponse {
     }
 }
 
-/// Whether `app` may use `grant_type` at the token endpoint: DOT's
-/// `GRANT_TYPE_MAPPING` (one authorization grant type per application; refresh tokens
-/// for the grants that issue them).
-pub(crate) fn allows(app: &Application, grant_type: &str) -> bool {
+/// Whether `app` may use `grant` at the token endpoint: DOT's `GRANT_TYPE_MAPPING` (one
+/// authorization grant type per application; refresh tokens for the grants that issue
+/// them).
+pub(crate) fn allows(app: &Application, grant: GrantKind) -> bool {
     use GrantType::*;
     let t = app.authorization_grant_type;
-    match grant_type {
-        "authorization_code" => matches!(t, AuthorizationCode | OpenidHybrid),
-        "password" => t == Password,
-        "client_credentials" => t == ClientCredentials,
-        "refresh_token" => matches!(
+    match grant {
+        GrantKind::AuthorizationCode => matches!(t, AuthorizationCode | OpenidHybrid),
+        GrantKind::Password => t == Password,
+        GrantKind::ClientCredentials => t == ClientCredentials,
+        GrantKind::RefreshToken => matches!(
             t,
             AuthorizationCode | Password | ClientCredentials | OpenidHybrid | DeviceCode
         ),
-        "urn:ietf:params:oauth:grant-type:device_code" => t == DeviceCode,
-        _ => false,
+        GrantKind::DeviceCode => t == DeviceCode,
     }
 }
 
@@ -275,4 +352,69 @@ pub(crate) fn response(
 pub(crate) fn derived_token(key: &[u8; 32], label: &str, seed: &str) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD
         .encode(super::hmac(key, &[label.as_bytes(), seed.as_bytes()]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{ClientType, NewApplication};
+
+    const KINDS: [GrantKind; 5] = [
+        GrantKind::AuthorizationCode,
+        GrantKind::Password,
+        GrantKind::ClientCredentials,
+        GrantKind::RefreshToken,
+        GrantKind::DeviceCode,
+    ];
+
+    #[test]
+    fn grant_kinds_parse_from_their_wire_strings_only() {
+        for kind in KINDS {
+            assert_eq!(GrantKind::parse(kind.as_str()), Some(kind));
+        }
+        for other in ["implicit", "Password", "", "device_code", "refresh_token "] {
+            assert_eq!(GrantKind::parse(other), None, "{other:?}");
+        }
+    }
+
+    #[test]
+    fn allows_follows_dots_grant_type_mapping() {
+        use GrantKind as K;
+        let app = |t| NewApplication::new("c", ClientType::Confidential, t).into_row(1);
+        let allowed = |t| {
+            let a = app(t);
+            KINDS
+                .into_iter()
+                .filter(|k| allows(&a, *k))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            allowed(GrantType::AuthorizationCode),
+            [K::AuthorizationCode, K::RefreshToken]
+        );
+        assert_eq!(
+            allowed(GrantType::OpenidHybrid),
+            [K::AuthorizationCode, K::RefreshToken]
+        );
+        assert_eq!(allowed(GrantType::Password), [K::Password, K::RefreshToken]);
+        assert_eq!(
+            allowed(GrantType::ClientCredentials),
+            [K::ClientCredentials, K::RefreshToken]
+        );
+        assert_eq!(
+            allowed(GrantType::DeviceCode),
+            [K::RefreshToken, K::DeviceCode]
+        );
+        assert_eq!(allowed(GrantType::Implicit), []);
+    }
+
+    #[test]
+    fn unsupported_names_the_grant_type() {
+        let e = unsupported("implicit");
+        assert_eq!(e.code, super::super::error::ErrorCode::UnsupportedGrantType);
+        assert_eq!(
+            e.description,
+            "The grant type \"implicit\" is not supported."
+        );
+    }
 }
