@@ -62,7 +62,10 @@
 #![warn(missing_docs, rust_2018_idioms, unreachable_pub)]
 #![deny(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
-#![cfg_attr(not(test), warn(clippy::print_stdout, clippy::dbg_macro))]
+#![cfg_attr(
+    not(test),
+    warn(clippy::print_stdout, clippy::print_stderr, clippy::dbg_macro)
+)]
 
 #[cfg(feature = "provider")]
 pub mod application;

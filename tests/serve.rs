@@ -259,3 +259,74 @@ async fn slow_headers_are_cut_off() {
         .status();
     assert!(server.wait().unwrap().success());
 }
+
+/// With nothing reading its stderr any more (a closed log pipe), `serve` still starts
+/// (the empty-database hint), answers every request with request logging on, and stops
+/// gracefully on SIGTERM: writes to stderr never panic.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_closed_stderr_neither_panics_nor_stops_the_server() {
+    let db = Db::new();
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    // A pipe whose reading end is closed before the server starts: every write to
+    // stderr fails with EPIPE.
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let mut server = db
+        .cmd(&["serve", "-v", "--bind", &format!("127.0.0.1:{port}")])
+        .stdout(Stdio::null())
+        .stderr(writer)
+        .spawn()
+        .unwrap();
+    let http = reqwest::Client::new();
+    let start = Instant::now();
+    while http.get(format!("{base}/api/hello")).send().await.is_err() {
+        assert!(
+            server.try_wait().unwrap().is_none(),
+            "the server exited while starting"
+        );
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "server did not start"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let out = db.run(&[
+        "createapplication",
+        "confidential",
+        "client-credentials",
+        "--name",
+        "demo",
+        "--client-id",
+        "demo",
+        "--client-secret",
+        "demo-secret-change-me",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    for _ in 0..3 {
+        let res = http
+            .post(format!("{base}/o/token/"))
+            .basic_auth("demo", Some("demo-secret-change-me"))
+            .form(&[("grant_type", "client_credentials"), ("scope", "read")])
+            .send()
+            .await
+            .expect("an answer, although the request log line cannot be written");
+        assert_eq!(res.status(), 200);
+        let token: serde_json::Value = res.json().await.unwrap();
+        let res = http
+            .get(format!("{base}/api/hello"))
+            .bearer_auth(token["access_token"].as_str().unwrap())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+    }
+    let pid = server.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let status = server.wait().unwrap();
+    assert!(status.success(), "a graceful exit, not a panic: {status:?}");
+}

@@ -177,7 +177,18 @@ impl CliError {
     }
 }
 
-/// Sets up logging for `-v` levels (stderr; `RUST_LOG` wins when set).
+/// Writes a line to stderr, ignoring a closed or full stderr (`eprintln!` would panic:
+/// a server whose log pipe went away must keep serving).
+macro_rules! stderr_line {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+pub(crate) use stderr_line;
+
+/// Sets up logging for `-v` levels (stderr; `RUST_LOG` wins when set). The log writer
+/// ignores write errors, so a closed stderr never stops a request.
 pub fn init_logging(verbose: u8) {
     use tracing_subscriber::EnvFilter;
     let default = match verbose {
@@ -191,6 +202,9 @@ pub fn init_logging(verbose: u8) {
         .with_env_filter(filter)
         .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr)
+        // A failed write is dropped: tracing-subscriber would otherwise report it with
+        // `eprint!`, which panics when stderr is the closed pipe that failed.
+        .log_internal_errors(false)
         .with_target(false)
         .try_init();
 }
@@ -227,7 +241,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             let _ = out.flush();
-            eprintln!("error: {}", e.message);
+            stderr_line!("error: {}", e.message);
             ExitCode::from(e.code)
         }
     }
@@ -465,7 +479,7 @@ async fn clear_tokens<S: Store>(
 ) -> Result<(), CliError> {
     use std::io::IsTerminal;
     if settings.refresh_token_expire().is_none() {
-        eprintln!(
+        stderr_line!(
             "WARNING: REFRESH_TOKEN_EXPIRE_SECONDS is not set: refresh tokens are kept until \
              revoked, and expired access tokens they are paired with are kept with them."
         );

@@ -248,7 +248,7 @@ pub(super) async fn serve(global: &GlobalArgs, args: &ServeArgs) -> Result<(), C
         .map_err(|e| CliError::new(1, e.to_string()))?
         .len();
     if users == 0 || apps == 0 {
-        eprintln!(
+        super::stderr_line!(
             "\nThe database has {users} user(s) and {apps} application(s). To get started, in another terminal:\n\n  \
              oauth-toolkit createuser alice --password-stdin <<< 'choose-a-long-password'\n  \
              oauth-toolkit createapplication confidential client-credentials --client-id demo --name demo\n  \
