@@ -1009,7 +1009,78 @@ macro_rules! on_both {
     };
 }
 
+/// One rule for credentials (issue 12): two Authorization headers are invalid_request
+/// at the token, introspection and revocation endpoints as at the API, and no
+/// error_description carries a `"` (RFC 6749 §5.2).
+async fn two_authorization_headers_and_description_characters(db: Db) {
+    let Some(srv) = start(db, Settings::default()).await else {
+        return;
+    };
+    let (s, v, _) = srv
+        .token(
+            Some(("cc", "cc-secret")),
+            &[("grant_type", "client_credentials")],
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let token = v["access_token"].as_str().unwrap().to_owned();
+    let basic = |id: &str, secret: &str| {
+        use base64::Engine;
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(format!("{id}:{secret}"))
+        )
+    };
+    for (path, body) in [
+        ("/o/token/", "grant_type=client_credentials".to_owned()),
+        ("/o/introspect/", format!("token={token}")),
+        ("/o/revoke_token/", format!("token={token}")),
+    ] {
+        // The good credentials first, then a wrong pair: the first must not win.
+        let res = srv
+            .http
+            .post(srv.url(path))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("authorization", basic("cc", "cc-secret"))
+            .header("authorization", basic("cc", "wrong"))
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 400, "{path}");
+        let v: Value = res.json().await.unwrap();
+        assert_eq!(v["error"], "invalid_request", "{path}: {v}");
+        assert!(
+            v["error_description"]
+                .as_str()
+                .unwrap()
+                .contains("more than one Authorization header"),
+            "{path}: {v}"
+        );
+    }
+    // The token was neither revoked nor read by those requests.
+    assert_eq!(srv.introspect(&token).await["active"], true);
+
+    // A description built with a quoted value (the unknown scope) is rendered without `"`.
+    let (s, v, _) = srv
+        .token(
+            Some(("cc", "cc-secret")),
+            &[("grant_type", "client_credentials"), ("scope", "nope")],
+        )
+        .await;
+    assert_eq!(s, 400);
+    assert_eq!(v["error"], "invalid_scope");
+    let d = v["error_description"].as_str().unwrap();
+    assert!(d.contains("'nope'") && !d.contains('"'), "{d}");
+    assert!(
+        d.bytes()
+            .all(|b| (0x20..=0x7e).contains(&b) && b != b'"' && b != b'\\'),
+        "{d}"
+    );
+}
+
 on_both!(
+    two_authorization_headers_and_description_characters,
     client_credentials_and_the_protected_api,
     password_refresh_rotation_revocation_introspection,
     token_endpoint_errors,

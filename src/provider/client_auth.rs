@@ -231,12 +231,12 @@ pub(crate) fn credentials(
 ) -> Result<Option<Credentials>, OAuthError> {
     let body_id = params.get("client_id")?;
     let body_secret = params.get("client_secret")?;
-    let basic = match headers.get(http::header::AUTHORIZATION) {
+    let header = crate::resource::authorization(headers).map_err(|e| {
+        OAuthError::invalid_request(format!("Malformed Authorization header: {e}."))
+    })?;
+    let basic = match header {
         None => None,
         Some(v) => {
-            let v = v
-                .to_str()
-                .map_err(|_| OAuthError::invalid_request("Malformed Authorization header."))?;
             match v.split_once(' ') {
                 Some((scheme, rest)) if scheme.eq_ignore_ascii_case("basic") => {
                     Some(parse_basic(rest.trim())?)

@@ -121,9 +121,11 @@ impl OAuthError {
         }
     }
 
-    /// The JSON body `{"error": …, "error_description": …}`.
+    /// The JSON body `{"error": …, "error_description": …}`, the description in RFC 6749
+    /// §5.2's character set ([`description_chars`]).
     pub fn to_json(&self) -> String {
-        serde_json::json!({"error": self.code.as_str(), "error_description": self.description})
+        let description = description_chars(&self.description);
+        serde_json::json!({"error": self.code.as_str(), "error_description": description})
             .to_string()
     }
 }
@@ -142,6 +144,21 @@ impl From<crate::store::StoreError> for OAuthError {
             e => OAuthError::server(e),
         }
     }
+}
+
+/// `error_description` may only hold `%x20-21 / %x23-5B / %x5D-7E` (RFC 6749 §4.1.2.1,
+/// §5.2): `"` becomes `'`, a backslash becomes `/`, anything else outside becomes `?`. Applied
+/// where an error is rendered (JSON answers and redirects), so no description can break
+/// the rule.
+pub(crate) fn description_chars(d: &str) -> String {
+    d.chars()
+        .map(|c| match c {
+            '"' => '\'',
+            '\\' => '/',
+            c if (' '..='~').contains(&c) => c,
+            _ => '?',
+        })
+        .collect()
 }
 
 /// Headers every token-endpoint answer carries (RFC 6749 §5.1).

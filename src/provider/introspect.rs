@@ -114,12 +114,10 @@ async fn caller_is_authorized<S: Store, U: UserAuthenticator>(
     params: &Params,
     app_out: &mut Option<std::sync::Arc<Application>>,
 ) -> Result<(), Denied> {
-    let bearer = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split_once(' '))
-        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .map(|(_, t)| t.trim());
+    // The resource side's RFC 6750 parsing: two Authorization headers, or a malformed
+    // Bearer one, are an invalid_request.
+    let bearer = crate::resource::header_token(headers)
+        .map_err(|e| OAuthError::invalid_request(format!("{e}.")))?;
     if let Some(token) = bearer {
         let found = p
             .inner

@@ -238,23 +238,35 @@ fn find_token<B>(req: &Request<B>, allow_query: bool) -> Result<Option<Cow<'_, s
     Ok(found)
 }
 
-/// The token of the `Authorization: Bearer` header (RFC 6750 §2.1): `Ok(None)` without
-/// one (or with another scheme, which carries no bearer token); `Err` for two
-/// `Authorization` headers or a malformed one. Shared with the provider's userinfo
-/// endpoint.
-pub(crate) fn header_token(headers: &http::HeaderMap) -> Result<Option<&str>, BearerError> {
+/// The one `Authorization` header of a request, as text: `Ok(None)` without one, `Err`
+/// (the description of an `invalid_request`) for two of them or one that is not visible
+/// ASCII. Every reader of the header — bearer tokens here and at the provider's
+/// userinfo and introspection, HTTP Basic client authentication — starts here, so a
+/// second header is refused everywhere alike.
+pub(crate) fn authorization(headers: &http::HeaderMap) -> Result<Option<&str>, &'static str> {
     let mut values = headers.get_all(header::AUTHORIZATION).iter();
     let Some(value) = values.next() else {
         return Ok(None);
     };
     if values.next().is_some() {
-        return Err(BearerError::InvalidRequest(
-            "more than one Authorization header".into(),
-        ));
+        return Err("more than one Authorization header");
     }
-    let value = value.to_str().map_err(|_| {
-        BearerError::InvalidRequest("the Authorization header is not visible ASCII".into())
-    })?;
+    value
+        .to_str()
+        .map(Some)
+        .map_err(|_| "the Authorization header is not visible ASCII")
+}
+
+/// The token of the `Authorization: Bearer` header (RFC 6750 §2.1): `Ok(None)` without
+/// one (or with another scheme, which carries no bearer token); `Err` for two
+/// `Authorization` headers or a malformed one. Shared with the provider's userinfo
+/// endpoint.
+pub(crate) fn header_token(headers: &http::HeaderMap) -> Result<Option<&str>, BearerError> {
+    let Some(value) =
+        authorization(headers).map_err(|e| BearerError::InvalidRequest(e.to_owned()))?
+    else {
+        return Ok(None);
+    };
     let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
     if !scheme.eq_ignore_ascii_case("bearer") {
         // Another scheme (Basic, …) carries no bearer token: treated as absent.

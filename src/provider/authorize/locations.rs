@@ -4,7 +4,7 @@
 
 use super::request::Target;
 use super::CONTROL_FIELDS;
-use crate::provider::error::OAuthError;
+use crate::provider::error::{description_chars, OAuthError};
 use crate::provider::params::Params;
 
 /// The authorize URL (relative to the login page) that re-issues the request in
@@ -37,18 +37,6 @@ pub(crate) fn login_location(params: &Params) -> String {
     let mut q = url::form_urlencoded::Serializer::new(String::new());
     q.append_pair("next", &authorize_again(params));
     format!("../login/?{}", q.finish())
-}
-
-/// `error_description` may only hold `%x20-21 / %x23-5B / %x5D-7E` (RFC 6749 §4.1.2.1).
-pub(crate) fn description_chars(d: &str) -> String {
-    d.chars()
-        .map(|c| match c {
-            '"' => '\'',
-            '\\' => '/',
-            c if (' '..='~').contains(&c) => c,
-            _ => '?',
-        })
-        .collect()
 }
 
 /// The redirect URI with `params`, `state` and `iss` added (query or fragment).
