@@ -1079,7 +1079,28 @@ async fn two_authorization_headers_and_description_characters(db: Db) {
     );
 }
 
+/// A code_verifier that is not one (RFC 7636 §4.1) is invalid_request, not invalid_grant.
+async fn a_malformed_code_verifier_is_invalid_request(db: Db) {
+    let Some(srv) = start(db, Settings::default()).await else {
+        return;
+    };
+    let code = srv.code("code", Some((CHALLENGE, "S256")), 60).await;
+    let (s, v, _) = srv
+        .token(
+            Some(("code", "code-secret")),
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", code.as_str()),
+                ("redirect_uri", REDIRECT),
+                ("code_verifier", "too-short"),
+            ],
+        )
+        .await;
+    assert_eq!((s, err(&v)), (400, "invalid_request"), "{v}");
+}
+
 on_both!(
+    a_malformed_code_verifier_is_invalid_request,
     two_authorization_headers_and_description_characters,
     client_credentials_and_the_protected_api,
     password_refresh_rotation_revocation_introspection,

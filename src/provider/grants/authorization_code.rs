@@ -19,7 +19,8 @@
 //! - the authorize request had a `redirect_uri`: missing now is `invalid_request`, a
 //!   different one `invalid_grant`;
 //! - PKCE: a verifier without a challenge is `invalid_grant` (RFC 9700 §2.1.1, downgrade),
-//!   a challenge without a verifier `invalid_request`, a wrong verifier `invalid_grant`;
+//!   a challenge without a verifier `invalid_request`, a malformed verifier (RFC 7636 §4.1)
+//!   `invalid_request`, a wrong verifier `invalid_grant`;
 //! - otherwise `CodeDecision::Exchange` with the granted scope.
 //!
 //! # The effects
@@ -108,6 +109,12 @@ pub(crate) fn decide(i: &CodeInputs<'_>) -> CodeDecision {
         (Some(_), None) => {
             return refuse(OAuthError::invalid_request(
                 "The code_verifier parameter is missing (PKCE).",
+            ))
+        }
+        // RFC 7636 §4.1: not a verifier at all is a malformed request, not a mismatch.
+        (Some(_), Some(verifier)) if !pkce::is_valid_verifier(verifier) => {
+            return refuse(OAuthError::invalid_request(
+                "Malformed code_verifier: 43 to 128 characters of A-Z a-z 0-9 - . _ ~ (RFC 7636 §4.1).",
             ))
         }
         (Some(challenge), Some(verifier)) => {
@@ -367,6 +374,29 @@ mod tests {
             error(decide_with(&code(), APP, Some(REDIRECT), Some(wrong), NOW)),
             OAuthError::invalid_grant("The code_verifier does not match.")
         );
+    }
+
+    #[test]
+    fn a_malformed_verifier_is_invalid_request() {
+        for malformed in [
+            "short",
+            "not a verifier but long enough to pass the length rule ok",
+            &"x".repeat(129),
+        ] {
+            let e = error(decide_with(
+                &code(),
+                APP,
+                Some(REDIRECT),
+                Some(malformed),
+                NOW,
+            ));
+            assert_eq!(
+                e.code,
+                crate::provider::error::ErrorCode::InvalidRequest,
+                "{malformed}"
+            );
+            assert!(e.description.contains("Malformed code_verifier"), "{e}");
+        }
     }
 
     #[test]
