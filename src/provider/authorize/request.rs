@@ -380,6 +380,20 @@ fn check_rest(
             "The {name} parameter was sent more than once."
         )));
     }
+    // OIDC Core §3.1.2.6, §6: request objects are not supported (yet); saying so beats
+    // answering the request without the parameters the object would have carried.
+    if params.get("request")?.is_some() {
+        return Err(OAuthError::new(
+            ErrorCode::RequestNotSupported,
+            "The request parameter (a request object) is not supported.",
+        ));
+    }
+    if params.get("request_uri")?.is_some() {
+        return Err(OAuthError::new(
+            ErrorCode::RequestUriNotSupported,
+            "The request_uri parameter is not supported.",
+        ));
+    }
     let unsupported = |d: String| OAuthError::new(ErrorCode::UnsupportedResponseType, d);
     let response_type = match params.get("response_type")? {
         None => {
@@ -473,6 +487,31 @@ fn check_rest(
 mod tests {
     use super::*;
     use crate::provider::authorize::test_support::*;
+
+    #[test]
+    fn request_objects_are_refused_by_name() {
+        let s = Settings::default();
+        let a = || app(GrantType::AuthorizationCode, "https://c.example/cb");
+        assert_eq!(
+            code_of(check(
+                &s,
+                a(),
+                "response_type=code&request=eyJhbGciOiJub25lIn0.e30."
+            )),
+            Some(ErrorCode::RequestNotSupported)
+        );
+        assert_eq!(
+            code_of(check(
+                &s,
+                a(),
+                "response_type=code&request_uri=https%3A%2F%2Fc.example%2Fr"
+            )),
+            Some(ErrorCode::RequestUriNotSupported)
+        );
+        let with_pkce =
+            format!("response_type=code&code_challenge={S256}&code_challenge_method=S256");
+        assert_eq!(code_of(check(&s, a(), &with_pkce)), None);
+    }
 
     #[test]
     fn request_checks() {
