@@ -257,6 +257,13 @@ pub fn validate(spec: &ApplicationSpec, settings: &Settings) -> Vec<FieldError> 
         );
     }
     if let Some(secret) = &spec.client_secret {
+        if spec.client_type == ClientType::Public && !secret.is_empty() {
+            err(
+                &mut errors,
+                "client_secret",
+                "a public client has no secret (RFC 6749 §2.1): leave the client secret out",
+            );
+        }
         if spec.client_type == ClientType::Confidential && secret.is_empty() {
             err(
                 &mut errors,

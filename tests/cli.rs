@@ -584,3 +584,47 @@ fn cleartokens_reports_json_and_warns_without_idle_expiry() {
     assert!(!stderr(&quiet).contains("WARNING"));
     assert!(stdout(&quiet).starts_with("Deleted 0 expired or revoked rows"));
 }
+
+/// A public client with a client secret is refused (it cannot keep one); a generated
+/// secret stored unhashed is not announced as "only its hash is saved" (issue 12).
+#[tokio::test]
+async fn public_secrets_are_refused_and_unhashed_secrets_are_told_as_such() {
+    rejected(
+        &["public", "password", "--client-secret", "a-secret-value"],
+        &[],
+        "client_secret: a public client has no secret (RFC 6749 §2.1)",
+    )
+    .await;
+
+    let db = Db::new();
+    let out = db.run(&[
+        "createapplication",
+        "confidential",
+        "client-credentials",
+        "--no-hash-client-secret",
+        "--client-id",
+        "plain",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(!text.contains("only its hash"), "{text}");
+    assert!(text.contains("unhashed"), "{text}");
+    let app = db
+        .store()
+        .await
+        .find_application_by_client_id("plain")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!app.hash_client_secret && !is_hashed(&app.client_secret));
+
+    let out = db.run(&[
+        "createapplication",
+        "confidential",
+        "client-credentials",
+        "--client-id",
+        "hashed",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("only its hash is saved"));
+}

@@ -412,11 +412,13 @@ async fn create_application<S: Store>(
         writeln!(out, "client_id: {}", app.client_id).map_err(io_err)?;
         if let Some(secret) = &registered.generated_secret {
             writeln!(out, "client_secret: {secret}").map_err(io_err)?;
-            writeln!(
-                out,
-                "Store the secret now: it is not shown again (only its hash is saved)."
-            )
-            .map_err(io_err)?;
+            let how = if app.hash_client_secret {
+                "only its hash is saved"
+            } else {
+                "it is saved as it is, unhashed, because of --no-hash-client-secret"
+            };
+            writeln!(out, "Store the secret now: it is not shown again ({how}).")
+                .map_err(io_err)?;
         }
     }
     Ok(())
