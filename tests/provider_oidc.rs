@@ -4,6 +4,7 @@
 //! documents and userinfo's RFC 6750 errors. On SQLite and PostgreSQL.
 #![cfg(all(feature = "cli", feature = "postgres", feature = "jwt"))]
 
+#[macro_use]
 mod common;
 
 use common::provider::*;
@@ -359,21 +360,6 @@ fn jwt_header(jwt: &str) -> Value {
             .unwrap(),
     )
     .unwrap()
-}
-
-macro_rules! on_both {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            use super::*;
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::$name(Db::Sqlite).await })*
-        }
-        mod postgres {
-            use super::*;
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::$name(Db::Postgres).await })*
-        }
-    };
 }
 
 /// userinfo finds the token with the resource side's RFC 6750 parsing: the header or a

@@ -4,6 +4,7 @@
 //! the tokens. Every test runs on an SQLite file and on PostgreSQL.
 #![cfg(all(feature = "cli", feature = "postgres", feature = "jwt"))]
 
+#[macro_use]
 mod common;
 
 use common::provider::*;
@@ -992,21 +993,6 @@ async fn review_regressions(db: Db) {
         )
         .await;
     assert_eq!(s, 413, "body over 64 KiB");
-}
-
-macro_rules! on_both {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            use super::*;
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::$name(Db::Sqlite).await })*
-        }
-        mod postgres {
-            use super::*;
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::$name(Db::Postgres).await })*
-        }
-    };
 }
 
 /// One rule for credentials (issue 12): two Authorization headers are invalid_request
