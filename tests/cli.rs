@@ -14,10 +14,21 @@ struct Db {
 }
 
 impl Db {
+    /// A migrated database (`oauth-toolkit migrate`: only it and `serve` create one).
     fn new() -> Self {
+        let db = Db::empty();
+        let out = db.run(&["migrate"]);
+        assert!(out.status.success(), "migrate: {}", stderr(&out));
+        db
+    }
+    /// No database file yet.
+    fn empty() -> Self {
         Db {
             dir: tempfile::tempdir().unwrap(),
         }
+    }
+    fn path(&self) -> std::path::PathBuf {
+        self.dir.path().join("cli.db")
     }
     fn url(&self) -> String {
         format!("sqlite://{}", self.dir.path().join("cli.db").display())
@@ -551,12 +562,121 @@ fn bad_settings_fail_with_the_setting_name() {
 
 #[test]
 fn migrate_is_idempotent() {
-    let db = Db::new();
+    let db = Db::empty();
     let first = db.run(&["migrate"]);
     assert!(first.status.success());
+    assert!(
+        stdout(&first).contains("Created a new database"),
+        "{}",
+        stdout(&first)
+    );
     assert!(stdout(&first).contains("Applied 1 migration(s)"));
     let second = db.run(&["migrate"]);
     assert!(stdout(&second).contains("Applied 0 migration(s)"));
+    assert!(!stdout(&second).contains("Created"), "{}", stdout(&second));
+}
+
+/// Only `migrate` and `serve` create a database (issue 12): the other commands refuse a
+/// missing file, one without tables, and one migrated by a newer version, with a hint,
+/// and create nothing.
+#[tokio::test]
+async fn commands_other_than_migrate_and_serve_need_a_migrated_database() {
+    let commands: [&[&str]; 3] = [
+        &["cleartokens"],
+        &["createapplication", "confidential", "client-credentials"],
+        &["createuser", "alice", "--password", "a-long-password"],
+    ];
+    // Missing.
+    let db = Db::empty();
+    for args in commands {
+        let out = db.run(args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {}", stderr(&out));
+        let err = stderr(&out);
+        assert!(err.contains("no database at"), "{args:?}: {err}");
+        assert!(err.contains("oauth-toolkit migrate"), "{args:?}: {err}");
+        assert!(!db.path().exists(), "{args:?} created the file");
+    }
+    // A file without the tables (an empty SQLite database).
+    std::fs::write(db.path(), b"").unwrap();
+    for args in commands {
+        let out = db.run(args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {}", stderr(&out));
+        let err = stderr(&out);
+        assert!(err.contains("has no tables yet"), "{args:?}: {err}");
+        assert!(err.contains("oauth-toolkit migrate"), "{args:?}: {err}");
+    }
+    // Migrated by a newer version: refused by every command, migrate and serve too.
+    assert!(db.run(&["migrate"]).status.success());
+    let store = db.store().await;
+    store.close().await;
+    let raw = sqlx::SqlitePool::connect(&db.url()).await.unwrap();
+    sqlx::query(
+        "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
+         VALUES (99990101000000, 'from the future', TRUE, x'00', 0)",
+    )
+    .execute(&raw)
+    .await
+    .unwrap();
+    raw.close().await;
+    let newer: [&[&str]; 5] = [
+        commands[0],
+        commands[1],
+        commands[2],
+        &["migrate"],
+        &["serve", "--bind", "127.0.0.1:0"],
+    ];
+    for args in newer {
+        let out = db.run(args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {}", stderr(&out));
+        let err = stderr(&out);
+        assert!(
+            err.contains("was migrated by a newer oauth-toolkit") && err.contains("99990101000000"),
+            "{args:?}: {err}"
+        );
+    }
+}
+
+/// `sqlite://` with no path is refused, not a throwaway in-memory database (issue 12).
+#[test]
+fn an_empty_sqlite_path_is_refused() {
+    let db = Db::empty();
+    for args in [&["migrate"][..], &["cleartokens"][..]] {
+        let out = db.run_env(args, &[("DATABASE_URL", "sqlite://")]);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains("names no database file"),
+            "{}",
+            stderr(&out)
+        );
+    }
+}
+
+/// An unreachable PostgreSQL fails fast, with the cause (issue 12).
+#[cfg(feature = "postgres")]
+#[test]
+fn an_unreachable_postgres_fails_fast_with_the_cause() {
+    let db = Db::empty();
+    // A port nothing listens on: connection refused.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("postgres://u:secret-pw@127.0.0.1:{port}/db");
+    let start = std::time::Instant::now();
+    let out = db.run_env(&["migrate"], &[("DATABASE_URL", url.as_str())]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        start.elapsed() < std::time::Duration::from_secs(10),
+        "{err}"
+    );
+    assert!(
+        err.contains("cannot connect to PostgreSQL at 127.0.0.1"),
+        "{err}"
+    );
+    assert!(err.to_lowercase().contains("refused"), "the cause: {err}");
+    assert!(!err.contains("secret-pw"), "no password in messages: {err}");
 }
 
 #[test]

@@ -21,6 +21,7 @@
 //! }
 //! ```
 
+mod edge;
 mod serve;
 
 use std::io::Write;
@@ -34,10 +35,12 @@ use crate::cleanup::{clear_expired_with, CleanupProgress, StepReport};
 use crate::generators::Generators;
 use crate::model::{Algorithm, ClientType, GrantType, Timestamp};
 use crate::settings::Settings;
-use crate::store::sql::SqlStore;
+use crate::store::sql::{SchemaStatus, SqlOptions, SqlStore};
 use crate::store::{CleanupStep, Store};
 
-pub use serve::{app as serve_app, run_server, CreateUserArgs, ServeArgs, DEFAULT_BIND};
+pub use serve::{
+    app as serve_app, run_server, CreateUserArgs, ServeArgs, ServerTimeouts, DEFAULT_BIND,
+};
 
 /// The default database: an SQLite file in the working directory.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://oauth-toolkit.db";
@@ -214,23 +217,88 @@ pub fn load_settings(global: &GlobalArgs) -> Result<Settings, CliError> {
     Settings::load(global.config.as_deref()).map_err(|e| CliError::new(2, e.to_string()))
 }
 
-/// Opens the database; applies the migrations when it is new (no migration applied yet).
+/// Opens the database of a command that works on an existing one (`createapplication`,
+/// `cleartokens`, `createuser`): a missing SQLite file, a database without the tables, one
+/// behind this build's migrations or migrated by a newer version are refused with a hint —
+/// only `migrate` and `serve` create and migrate a database.
 pub async fn open_store(global: &GlobalArgs) -> Result<SqlStore, CliError> {
-    let store = SqlStore::connect(&global.database_url)
+    let url = &global.database_url;
+    let options = SqlOptions {
+        create_if_missing: false,
+        ..SqlOptions::default()
+    };
+    let store = SqlStore::connect_with(url, options).await.map_err(|e| {
+        let mut message = e.to_string();
+        if message.contains("no database at") {
+            message.push_str(
+                "\nhint: create it with `oauth-toolkit migrate` (or start `oauth-toolkit serve`), \
+                 or point --database-url / DATABASE_URL at an existing database",
+            );
+        }
+        CliError::new(1, message)
+    })?;
+    let status = store
+        .schema_status()
         .await
         .map_err(|e| CliError::new(1, e.to_string()))?;
-    let applied = store
-        .applied_migrations()
+    let refusal = match status {
+        SchemaStatus::Current { .. } => return Ok(store),
+        SchemaStatus::Empty => format!(
+            "the database {} has no tables yet\nhint: run `oauth-toolkit migrate` first",
+            redacted(url)
+        ),
+        SchemaStatus::Behind { applied, known } => format!(
+            "the database {} is at migration {applied} of {known}\nhint: run `oauth-toolkit migrate` first",
+            redacted(url)
+        ),
+        SchemaStatus::Newer { unknown_version } => newer_schema(url, unknown_version),
+    };
+    store.close().await;
+    Err(CliError::new(1, refusal))
+}
+
+/// Opens the database of `migrate` and `serve`, creating an SQLite file when there is none
+/// (and saying so); a database migrated by a newer version is refused.
+pub(crate) async fn open_or_create_store(
+    global: &GlobalArgs,
+    options: SqlOptions,
+) -> Result<SqlStore, CliError> {
+    let url = &global.database_url;
+    let store = SqlStore::connect_with(url, options)
         .await
         .map_err(|e| CliError::new(1, e.to_string()))?;
-    if applied == 0 {
-        store
-            .migrate()
-            .await
-            .map_err(|e| CliError::new(1, e.to_string()))?;
-        tracing::info!("new database: migrations applied");
+    if store.created() {
+        tracing::info!("created a new database: {}", redacted(url));
+    }
+    let status = store
+        .schema_status()
+        .await
+        .map_err(|e| CliError::new(1, e.to_string()))?;
+    if let SchemaStatus::Newer { unknown_version } = status {
+        store.close().await;
+        return Err(CliError::new(1, newer_schema(url, unknown_version)));
     }
     Ok(store)
+}
+
+fn newer_schema(url: &str, version: i64) -> String {
+    format!(
+        "the database {} was migrated by a newer oauth-toolkit (migration {version} is unknown to \
+         this one, {})\nhint: run the newer version, or restore a backup taken before the upgrade",
+        redacted(url),
+        env!("CARGO_PKG_VERSION")
+    )
+}
+
+/// A database URL for messages: the password of a `postgres://` URL is hidden.
+fn redacted(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        _ => url.to_owned(),
+    }
 }
 
 /// Runs one command; writes its output to stdout and errors to stderr.
@@ -256,9 +324,15 @@ pub async fn execute(
     match command {
         Command::Migrate => {
             load_settings(global)?;
-            let store = SqlStore::connect(&global.database_url)
-                .await
-                .map_err(|e| CliError::new(1, e.to_string()))?;
+            let store = open_or_create_store(global, SqlOptions::default()).await?;
+            if store.created() {
+                writeln!(
+                    out,
+                    "Created a new database: {}",
+                    redacted(&global.database_url)
+                )
+                .map_err(io_err)?;
+            }
             let ran = store
                 .migrate()
                 .await

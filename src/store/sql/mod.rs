@@ -63,6 +63,57 @@ pub struct SqlOptions {
     /// SQLite: how long a write waits for a lock held by another process (a
     /// `cleartokens` run, a second server) before it fails as unavailable (default 5 s).
     pub busy_timeout: Duration,
+    /// PostgreSQL: how long connecting may take before `connect` fails with the cause
+    /// (default 5 s).
+    pub connect_timeout: Duration,
+    /// SQLite: create the database file when it does not exist (default true). With
+    /// false, connecting to a missing file fails instead ([`SqlStore::created`] tells
+    /// whether a file was created).
+    pub create_if_missing: bool,
+}
+
+/// Where a database's schema stands against this build's migrations
+/// ([`SqlStore::schema_status`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SchemaStatus {
+    /// No migration applied: a new, empty database.
+    Empty,
+    /// Every migration of this build is applied, and nothing else.
+    Current {
+        /// How many migrations are applied.
+        applied: usize,
+    },
+    /// Some migrations of this build are not applied yet ([`SqlStore::migrate`]).
+    Behind {
+        /// How many are applied.
+        applied: usize,
+        /// How many this build has.
+        known: usize,
+    },
+    /// A migration this build does not know was applied: a newer version migrated the
+    /// database, and this one must not write to it.
+    Newer {
+        /// The first unknown version.
+        unknown_version: i64,
+    },
+}
+
+impl SchemaStatus {
+    fn of(applied: &[i64], known: &[i64]) -> SchemaStatus {
+        if let Some(v) = applied.iter().find(|v| !known.contains(v)) {
+            return SchemaStatus::Newer {
+                unknown_version: *v,
+            };
+        }
+        match applied.len() {
+            0 => SchemaStatus::Empty,
+            n if n == known.len() => SchemaStatus::Current { applied: n },
+            n => SchemaStatus::Behind {
+                applied: n,
+                known: known.len(),
+            },
+        }
+    }
 }
 
 impl Default for SqlOptions {
@@ -73,6 +124,8 @@ impl Default for SqlOptions {
             search_path: None,
             token_cache: None,
             busy_timeout: Duration::from_secs(5),
+            connect_timeout: Duration::from_secs(5),
+            create_if_missing: true,
         }
     }
 }
@@ -123,8 +176,10 @@ macro_rules! on_backend {
 
 impl SqlStore {
     /// Opens a database by URL with default options: `sqlite://path` (the file is created
-    /// if missing), `sqlite::memory:`, or `postgres://user:pass@host/db`. Does not apply
-    /// migrations: call [`SqlStore::migrate`].
+    /// if missing; an empty path is refused), `sqlite::memory:`, or
+    /// `postgres://user:pass@host/db` (a refused or silent server fails within
+    /// [`SqlOptions::connect_timeout`], with the cause). Does not apply migrations: call
+    /// [`SqlStore::migrate`], and see [`SqlStore::schema_status`].
     pub async fn connect(url: &str) -> StoreResult<Self> {
         Self::connect_with(url, SqlOptions::default()).await
     }
@@ -151,7 +206,13 @@ impl SqlStore {
     async fn connect_sqlite(url: &str, options: &SqlOptions) -> StoreResult<Backend> {
         let readers = (options.max_connections as usize).clamp(1, 4);
         Ok(Backend::Sqlite(Arc::new(
-            sqlite::SqliteStore::connect(url, readers, options.busy_timeout).await?,
+            sqlite::SqliteStore::connect(
+                url,
+                readers,
+                options.busy_timeout,
+                options.create_if_missing,
+            )
+            .await?,
         )))
     }
 
@@ -195,6 +256,34 @@ impl SqlStore {
     /// Applies the migrations that have not run yet (idempotent). Returns how many ran.
     pub async fn migrate(&self) -> StoreResult<usize> {
         on_backend!(self, b => b.migrate().await)
+    }
+
+    /// Whether connecting created the database (a new SQLite file; never for PostgreSQL,
+    /// whose databases are created by their administrator).
+    pub fn created(&self) -> bool {
+        match &self.backend {
+            #[cfg(feature = "sqlite")]
+            Backend::Sqlite(b) => b.created(),
+            #[cfg(feature = "postgres")]
+            Backend::Postgres(_) => false,
+        }
+    }
+
+    /// Compares the migrations applied to the database with this build's.
+    pub async fn schema_status(&self) -> StoreResult<SchemaStatus> {
+        let (applied, known) = match &self.backend {
+            #[cfg(feature = "sqlite")]
+            Backend::Sqlite(b) => (
+                b.applied_versions().await?,
+                sqlite::SqliteStore::known_versions(),
+            ),
+            #[cfg(feature = "postgres")]
+            Backend::Postgres(b) => (
+                b.applied_versions().await?,
+                postgres::PgStore::known_versions(),
+            ),
+        };
+        Ok(SchemaStatus::of(&applied, &known))
     }
 
     /// How many migrations have been applied (0 on a new database).

@@ -84,13 +84,42 @@ impl PgStore {
         if let Some(path) = &options.search_path {
             connect = connect.options([("search_path", path.as_str())]);
         }
+        // One direct connection first, bounded by the connect timeout: a refused or
+        // unreachable server fails fast with its cause (the pool alone would retry until
+        // its acquire timeout and then say only "pool timed out").
+        let server = format!(
+            "{}:{}/{}",
+            connect.get_host(),
+            connect.get_port(),
+            connect.get_database().unwrap_or_default()
+        );
+        let cannot = |cause: String| {
+            StoreError::Config(format!("cannot connect to PostgreSQL at {server}: {cause}"))
+        };
+        let probe = {
+            use sqlx::ConnectOptions;
+            tokio::time::timeout(options.connect_timeout, connect.connect()).await
+        };
+        match probe {
+            Ok(Ok(conn)) => {
+                use sqlx::Connection;
+                let _ = conn.close().await;
+            }
+            Ok(Err(e)) => return Err(cannot(e.to_string())),
+            Err(_) => {
+                return Err(cannot(format!(
+                    "no answer within {} s",
+                    options.connect_timeout.as_secs_f32()
+                )))
+            }
+        }
         let pool = PgPoolOptions::new()
             .max_connections(options.max_connections.max(1))
             .test_before_acquire(false)
             .acquire_timeout(options.acquire_timeout)
             .connect_with(connect)
             .await
-            .map_err(|e| StoreError::Config(format!("cannot connect to PostgreSQL: {e}")))?;
+            .map_err(|e| cannot(e.to_string()))?;
         Ok(PgStore { pool })
     }
 
@@ -101,6 +130,23 @@ impl PgStore {
             .await
             .map_err(|e| StoreError::Migration(e.to_string()))?;
         Ok(self.applied_migrations().await? - before)
+    }
+
+    pub(crate) fn known_versions() -> Vec<i64> {
+        sqlx::migrate!("migrations/postgres")
+            .iter()
+            .map(|m| m.version)
+            .collect()
+    }
+
+    pub(crate) async fn applied_versions(&self) -> StoreResult<Vec<i64>> {
+        if self.applied_migrations().await? == 0 {
+            return Ok(Vec::new());
+        }
+        sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success ORDER BY version")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)
     }
 
     pub(crate) async fn applied_migrations(&self) -> StoreResult<usize> {

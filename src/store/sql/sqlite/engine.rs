@@ -43,6 +43,8 @@ pub(crate) struct Target {
     pub(crate) busy_timeout: Duration,
     /// The writer's page cache, KiB (each reader gets a quarter).
     pub(crate) cache_kib: i64,
+    /// Create the file when it does not exist.
+    pub(crate) create: bool,
 }
 
 impl Target {
@@ -51,7 +53,10 @@ impl Target {
         if read_only {
             flags |= OpenFlags::SQLITE_OPEN_READ_ONLY;
         } else {
-            flags |= OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE;
+            flags |= OpenFlags::SQLITE_OPEN_READ_WRITE;
+            if self.create {
+                flags |= OpenFlags::SQLITE_OPEN_CREATE;
+            }
         }
         let conn = Connection::open_with_flags(&self.path, flags)?;
         conn.busy_timeout(self.busy_timeout)?;

@@ -126,3 +126,20 @@ pub(super) fn applied(c: &Connection) -> StoreResult<usize> {
         .map_err(err)?;
     Ok(n as usize)
 }
+
+/// The versions of the migrations this build knows, in order.
+pub(super) fn known_versions() -> Vec<i64> {
+    migrator().iter().map(|m| m.version).collect()
+}
+
+/// The versions of the migrations applied successfully (none on a new database).
+pub(super) fn applied_versions(c: &Connection) -> StoreResult<Vec<i64>> {
+    if applied(c)? == 0 {
+        return Ok(Vec::new());
+    }
+    let mut stmt = c
+        .prepare("SELECT version FROM _sqlx_migrations WHERE success ORDER BY version")
+        .map_err(err)?;
+    let rows = stmt.query_map([], |r| r.get::<_, i64>(0)).map_err(err)?;
+    rows.collect::<Result<Vec<_>, _>>().map_err(err)
+}

@@ -47,19 +47,25 @@ use crate::store::{StoreError, StoreResult};
 #[derive(Debug)]
 pub(crate) struct SqliteStore {
     engine: Engine,
+    /// Whether connecting created the database file.
+    created: bool,
 }
 
 /// Parses `sqlite://path`, `sqlite:path`, `sqlite::memory:` (query parameters are
-/// ignored but `mode=memory`).
-fn target(url: &str, busy_timeout: Duration) -> StoreResult<Target> {
+/// ignored but `mode=memory`). An empty path is refused: it is not an in-memory database
+/// by accident (a throwaway database that "applies migrations" and loses everything).
+fn target(url: &str, busy_timeout: Duration, create: bool) -> StoreResult<Target> {
     let rest = url
         .strip_prefix("sqlite://")
         .or_else(|| url.strip_prefix("sqlite:"))
         .ok_or_else(|| StoreError::Config(format!("{url}: not an sqlite: URL")))?;
     let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
-    let memory = path == ":memory:" || path.is_empty() || query.contains("mode=memory");
+    let memory = path == ":memory:" || query.contains("mode=memory");
     if path.is_empty() && !memory {
-        return Err(StoreError::Config(format!("{url}: no file name")));
+        return Err(StoreError::Config(format!(
+            "{url:?} names no database file: use sqlite://PATH (e.g. sqlite://oauth-toolkit.db) \
+             or sqlite::memory:"
+        )));
     }
     Ok(Target {
         path: if memory {
@@ -70,6 +76,7 @@ fn target(url: &str, busy_timeout: Duration) -> StoreResult<Target> {
         memory,
         busy_timeout,
         cache_kib: 65_536,
+        create,
     })
 }
 
@@ -78,13 +85,35 @@ impl SqliteStore {
         url: &str,
         readers: usize,
         busy_timeout: Duration,
+        create: bool,
     ) -> StoreResult<Self> {
-        let target = target(url, busy_timeout)?;
+        let target = target(url, busy_timeout, create)?;
         // Opening runs file I/O: off the runtime's threads.
-        let engine = tokio::task::spawn_blocking(move || Engine::start(target, readers))
-            .await
-            .map_err(|e| StoreError::Config(format!("{url}: {e}")))??;
-        Ok(SqliteStore { engine })
+        let (engine, created) = tokio::task::spawn_blocking(move || {
+            let missing = !target.memory && !target.path.exists();
+            if missing && !target.create {
+                return Err(StoreError::Config(format!(
+                    "no database at {}",
+                    target.path.display()
+                )));
+            }
+            Engine::start(target, readers).map(|engine| (engine, missing))
+        })
+        .await
+        .map_err(|e| StoreError::Config(format!("{url}: {e}")))??;
+        Ok(SqliteStore { engine, created })
+    }
+
+    pub(crate) fn created(&self) -> bool {
+        self.created
+    }
+
+    pub(crate) async fn applied_versions(&self) -> StoreResult<Vec<i64>> {
+        self.engine.read_latest(migrate::applied_versions).await
+    }
+
+    pub(crate) fn known_versions() -> Vec<i64> {
+        migrate::known_versions()
     }
 
     pub(crate) async fn migrate(&self) -> StoreResult<usize> {
