@@ -12,10 +12,14 @@ struct Db {
 }
 
 impl Db {
+    /// A migrated database (only `migrate` and `serve` create one).
     fn new() -> Self {
-        Db {
+        let db = Db {
             dir: tempfile::tempdir().unwrap(),
-        }
+        };
+        let out = db.run(&["migrate"]);
+        assert!(out.status.success(), "migrate: {}", text(&out.stderr));
+        db
     }
     fn cmd(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_oauth-toolkit"));
@@ -249,8 +253,14 @@ async fn slow_headers_are_cut_off() {
     if let Ok(Ok(n)) = read {
         assert!(!String::from_utf8_lossy(&buf[..n]).contains(" 200 "));
     }
+    // A new connection: the pooled one idled past the 1 s keep-alive limit and may be
+    // closed by now (that is the header timeout too).
+    let fresh = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap();
     assert_eq!(
-        http.get(&url).send().await.unwrap().status(),
+        fresh.get(&url).send().await.unwrap().status(),
         401,
         "still serving"
     );
@@ -329,4 +339,277 @@ async fn a_closed_stderr_neither_panics_nor_stops_the_server() {
         .success());
     let status = server.wait().unwrap();
     assert!(status.success(), "a graceful exit, not a panic: {status:?}");
+}
+
+/// Starts `serve` with `extra` arguments and waits until it answers; the child is killed
+/// when dropped.
+struct Running {
+    child: std::process::Child,
+    port: u16,
+    _db: Db,
+}
+
+impl Running {
+    async fn start(extra: &[&str]) -> Running {
+        let db = Db::new();
+        let port = free_port();
+        let bind = format!("127.0.0.1:{port}");
+        let mut args = vec!["serve", "--bind", bind.as_str()];
+        args.extend_from_slice(extra);
+        let mut child = db
+            .cmd(&args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let http = reqwest::Client::new();
+        let start = Instant::now();
+        while http
+            .get(format!("http://127.0.0.1:{port}/api/hello"))
+            .send()
+            .await
+            .is_err()
+        {
+            assert!(child.try_wait().unwrap().is_none(), "the server exited");
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "server did not start"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Running {
+            child,
+            port,
+            _db: db,
+        }
+    }
+
+    /// Sends `head` (and `body`), returns what the server answered before closing or
+    /// within `wait`, and how long that took.
+    async fn raw(&self, head: &str, body: &[u8], wait: Duration) -> (String, Duration) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut s = tokio::net::TcpStream::connect(("127.0.0.1", self.port))
+            .await
+            .unwrap();
+        s.write_all(head.as_bytes()).await.unwrap();
+        s.write_all(body).await.unwrap();
+        let start = Instant::now();
+        let mut got = Vec::new();
+        let mut buf = [0u8; 4096];
+        while let Ok(Ok(n)) =
+            tokio::time::timeout(wait.saturating_sub(start.elapsed()), s.read(&mut buf)).await
+        {
+            if n == 0 {
+                break;
+            }
+            got.extend_from_slice(&buf[..n]);
+        }
+        (String::from_utf8_lossy(&got).into_owned(), start.elapsed())
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A body that trickles in, or never comes after its headers, is cut off after
+/// --request-timeout with 408 and a closed connection (issue 12).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_or_missing_body_is_cut_off() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let srv = Running::start(&["--request-timeout", "1"]).await;
+    // No body at all after announcing 40 bytes.
+    let head = "POST /o/token/ HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 40\r\n\r\n";
+    let (answer, took) = srv.raw(head, b"", Duration::from_secs(5)).await;
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(
+        answer.to_lowercase().contains("connection: close"),
+        "{answer}"
+    );
+    assert!(
+        took >= Duration::from_millis(800) && took < Duration::from_secs(4),
+        "{took:?}"
+    );
+    // A trickle: one byte every 300 ms never finishes within the deadline, although each
+    // byte comes well within any per-read timeout.
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", srv.port))
+        .await
+        .unwrap();
+    s.write_all(head.as_bytes()).await.unwrap();
+    let start = Instant::now();
+    let mut answer = Vec::new();
+    for _ in 0..30 {
+        if s.write_all(b"g").await.is_err() {
+            break;
+        }
+        let mut buf = [0u8; 1024];
+        match tokio::time::timeout(Duration::from_millis(300), s.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => break,
+            Ok(Ok(n)) => answer.extend_from_slice(&buf[..n]),
+            Err(_) => {}
+        }
+    }
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(
+        start.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        start.elapsed()
+    );
+    // A whole body in time is served.
+    let body = "grant_type=client_credentials&scope=read";
+    let (answer, _) = srv
+        .raw(
+            &format!("POST /o/token/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n", body.len()),
+            body.as_bytes(),
+            Duration::from_secs(5),
+        )
+        .await;
+    assert!(
+        answer.starts_with("HTTP/1.1 401"),
+        "no client: invalid_client; {answer}"
+    );
+}
+
+/// `Expect: 100-continue` with a declared length over the limit is refused with 413 and
+/// no `100 Continue`; one under the limit gets its 100 (issue 12).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expect_continue_over_the_limit_is_413_without_100() {
+    let srv = Running::start(&[]).await;
+    let (answer, _) = srv
+        .raw(
+            "POST /o/token/ HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nExpect: 100-continue\r\nContent-Length: 50000000\r\n\r\n",
+            b"",
+            Duration::from_secs(3),
+        )
+        .await;
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    assert!(!answer.contains("100 Continue"), "{answer}");
+    let (answer, _) = srv
+        .raw(
+            "POST /o/token/ HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nExpect: 100-continue\r\nContent-Length: 10\r\n\r\n",
+            b"",
+            Duration::from_millis(1500),
+        )
+        .await;
+    assert!(answer.starts_with("HTTP/1.1 100 Continue"), "{answer}");
+}
+
+/// HTTP/1.1 needs exactly one Host header (RFC 9112 §3.2): 400 otherwise; HTTP/1.0 may
+/// omit it (issue 12).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http11_without_host_is_400() {
+    let srv = Running::start(&[]).await;
+    let wait = Duration::from_secs(3);
+    let (answer, _) = srv
+        .raw(
+            "GET /api/hello HTTP/1.1\r\nConnection: close\r\n\r\n",
+            b"",
+            wait,
+        )
+        .await;
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    let (answer, _) = srv
+        .raw(
+            "GET /api/hello HTTP/1.1\r\nHost: a\r\nHost: b\r\nConnection: close\r\n\r\n",
+            b"",
+            wait,
+        )
+        .await;
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    let (answer, _) = srv.raw("GET /api/hello HTTP/1.0\r\n\r\n", b"", wait).await;
+    assert!(
+        answer.starts_with("HTTP/1.0 401") || answer.starts_with("HTTP/1.1 401"),
+        "{answer}"
+    );
+    let (answer, _) = srv
+        .raw(
+            "GET /api/hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+            b"",
+            wait,
+        )
+        .await;
+    assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
+}
+
+/// `serve` records each connection's peer address, so failed sign-ins are throttled per
+/// address too: wrong passwords for two different users from one address lock that
+/// address for a third (issue 12).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_sign_ins_are_throttled_per_address() {
+    let db = Db::new();
+    for (user, pw) in [("alice", "alice-password"), ("bob", "bob-password-1")] {
+        let out = db.run(&["createuser", user, "--password", pw]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+    }
+    let out = db.run(&[
+        "createapplication",
+        "public",
+        "password",
+        "--client-id",
+        "pw",
+        "--name",
+        "pw",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let port = free_port();
+    let mut server = db
+        .cmd(&["serve", "--bind", &format!("127.0.0.1:{port}")])
+        .env("OAUTH2_PROVIDER_LOGIN_FAILURE_LIMIT", "2")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let http = reqwest::Client::new();
+    let url = format!("http://127.0.0.1:{port}/o/token/");
+    let start = Instant::now();
+    while http.get(&url).send().await.is_err() {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "server did not start"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let password = |user: &'static str, pw: &'static str| {
+        let (http, url) = (&http, &url);
+        async move {
+            let res = http
+                .post(url)
+                .form(&[
+                    ("grant_type", "password"),
+                    ("client_id", "pw"),
+                    ("username", user),
+                    ("password", pw),
+                ])
+                .send()
+                .await
+                .unwrap();
+            let status = res.status().as_u16();
+            let v: serde_json::Value = res.json().await.unwrap();
+            (status, v)
+        }
+    };
+    let (s, v) = password("alice", "wrong-password").await;
+    assert_eq!(s, 400, "{v}");
+    let (s, v) = password("bob", "wrong-password").await;
+    assert_eq!(s, 400, "{v}");
+    assert!(!v["error_description"]
+        .as_str()
+        .unwrap()
+        .contains("Too many"));
+    // bob and alice have one failure each; the address has two.
+    let (s, v) = password("bob", "bob-password-1").await;
+    assert_eq!(s, 400, "{v}");
+    assert!(
+        v["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("Too many"),
+        "{v}"
+    );
+    let _ = server.kill();
+    let _ = server.wait();
 }

@@ -39,6 +39,10 @@ pub struct ServeArgs {
     /// open.
     #[arg(long, default_value_t = 10, value_name = "SECONDS")]
     pub header_read_timeout: u64,
+    /// Seconds a client may take to send a request's body once its headers are in; a
+    /// body that trickles in or never comes gets 408 and the connection is closed.
+    #[arg(long, default_value_t = 30, value_name = "SECONDS")]
+    pub request_timeout: u64,
 }
 
 /// Arguments of `createuser`. `Debug` never prints the password.
@@ -213,9 +217,7 @@ pub(super) async fn serve(global: &GlobalArgs, args: &ServeArgs) -> Result<(), C
         token_cache: Some(TokenCacheOptions::default()),
         ..SqlOptions::default()
     };
-    let store = SqlStore::connect_with(&global.database_url, options)
-        .await
-        .map_err(|e| CliError::new(1, e.to_string()))?;
+    let store = super::open_or_create_store(global, options).await?;
     let ran = store
         .migrate()
         .await
@@ -258,34 +260,63 @@ pub(super) async fn serve(global: &GlobalArgs, args: &ServeArgs) -> Result<(), C
         );
     }
     let summaries = tokio::spawn(log_summaries(std::time::Duration::from_secs(60)));
-    run_server(
-        listener,
-        app(&provider),
-        std::time::Duration::from_secs(args.header_read_timeout.max(1)),
-        shutdown_signal(),
-    )
-    .await;
+    let timeouts = ServerTimeouts {
+        header_read: std::time::Duration::from_secs(args.header_read_timeout.max(1)),
+        request: std::time::Duration::from_secs(args.request_timeout.max(1)),
+    };
+    run_server(listener, app(&provider), timeouts, shutdown_signal()).await;
     summaries.abort();
     store.close().await;
     Ok(())
 }
 
+/// The deadlines of [`run_server`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServerTimeouts {
+    /// How long a client may take to send a request's headers; also how long an idle
+    /// keep-alive connection stays open (default 10 s).
+    pub header_read: std::time::Duration,
+    /// How long a client may take to send a request's body once the headers are in
+    /// (default 30 s): past it, 408 and the connection is closed.
+    pub request: std::time::Duration,
+}
+
+impl Default for ServerTimeouts {
+    fn default() -> Self {
+        ServerTimeouts {
+            header_read: std::time::Duration::from_secs(10),
+            request: std::time::Duration::from_secs(30),
+        }
+    }
+}
+
 /// Serves `app` on `listener` (HTTP/1.1, keep-alive) until `shutdown`, then lets the
 /// requests in flight finish (at most 30 s). Unlike `axum::serve`, a connection that has
-/// not sent its headers within `header_timeout` is closed.
+/// not sent its headers within `timeouts.header_read` is closed, and every request passes
+/// the server's edge checks first: exactly one `Host` on HTTP/1.1 (else 400), a declared
+/// body over the provider's limit refused with 413 before any `100 Continue`, and the
+/// whole body within `timeouts.request` (else 408).
 pub async fn run_server(
     listener: tokio::net::TcpListener,
     app: Router,
-    header_timeout: std::time::Duration,
+    timeouts: ServerTimeouts,
     shutdown: impl std::future::Future<Output = ()>,
 ) {
+    let app = app.layer(axum::middleware::from_fn_with_state(
+        super::edge::EdgeLimits {
+            request_timeout: timeouts.request,
+            max_body: crate::provider::MAX_BODY,
+        },
+        super::edge::guard,
+    ));
+    let header_timeout = timeouts.header_read;
     use hyper_util::rt::{TokioIo, TokioTimer};
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
-        let stream = tokio::select! {
+        let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
+                Ok(accepted) => accepted,
                 Err(e) => {
                     // Out of file descriptors and the like: wait a moment, keep serving.
                     tracing::warn!(error = %e, "accept failed");
@@ -296,7 +327,10 @@ pub async fn run_server(
             () = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
-        let service = hyper_util::service::TowerToHyperService::new(app.clone());
+        let service = WithPeer {
+            app: app.clone(),
+            peer: axum::extract::ConnectInfo(peer),
+        };
         let conn = hyper::server::conn::http1::Builder::new()
             .timer(TokioTimer::new())
             .header_read_timeout(header_timeout)
@@ -314,5 +348,26 @@ pub async fn run_server(
         .is_err()
     {
         tracing::warn!("requests still running after 30 s; stopping anyway");
+    }
+}
+
+/// The app of one connection: every request carries the peer address as
+/// `ConnectInfo<SocketAddr>` (the provider's per-address throttling reads it), as
+/// `axum::serve` with `into_make_service_with_connect_info` would.
+#[derive(Clone)]
+struct WithPeer {
+    app: Router,
+    peer: axum::extract::ConnectInfo<SocketAddr>,
+}
+
+impl hyper::service::Service<http::Request<hyper::body::Incoming>> for WithPeer {
+    type Response = Response;
+    type Error = std::convert::Infallible;
+    type Future = axum::routing::future::RouteFuture<std::convert::Infallible>;
+
+    fn call(&self, mut req: http::Request<hyper::body::Incoming>) -> Self::Future {
+        req.extensions_mut().insert(self.peer);
+        // A Router is always ready; `call` on a clone is what tower's `oneshot` does.
+        tower_service::Service::call(&mut self.app.clone(), req.map(axum::body::Body::new))
     }
 }
