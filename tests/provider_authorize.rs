@@ -11,7 +11,7 @@ use common::html::{attr, hidden, hidden_fields, inputs};
 use std::path::Path;
 use std::sync::Arc;
 
-use reqwest::header::{HeaderMap, CONTENT_TYPE, LOCATION, SET_COOKIE};
+use reqwest::header::{HeaderMap, CONTENT_TYPE, LOCATION, RETRY_AFTER, SET_COOKIE};
 use reqwest::{StatusCode, Url};
 use serde_json::Value;
 use tower_oauth_toolkit::crypto::token_checksum;
@@ -389,6 +389,54 @@ async fn wrong_password_shows_the_login_page_again_without_a_session() {
     let res = s.get(s.authorize_url(&as_refs(&req))).await;
     assert_eq!(res.status(), StatusCode::FOUND);
     assert_eq!(location(&res).path(), "/o/login/");
+}
+
+/// After LOGIN_FAILURE_LIMIT wrong passwords the login page refuses the right one too,
+/// says why and for how long (429, Retry-After), and signs in once the lockout is over
+/// (issue 12).
+#[tokio::test]
+async fn failed_logins_are_throttled() {
+    let mut settings = Settings::default();
+    settings.login_failure_limit = 3;
+    settings.lockout_seconds = std::time::Duration::from_secs(2);
+    let s = start(settings).await;
+    let attempt = |password: &'static str| {
+        let s = &s;
+        async move {
+            let page = s.get(s.url("login/")).await.text().await.unwrap();
+            let csrf = hidden(&page, "csrfmiddlewaretoken").unwrap();
+            s.post(
+                s.url("login/"),
+                &owned(&[
+                    ("username", "alice"),
+                    ("password", password),
+                    ("csrfmiddlewaretoken", &csrf),
+                ]),
+            )
+            .await
+        }
+    };
+    for _ in 0..3 {
+        let res = attempt("not-the-password").await;
+        assert_eq!(res.status(), StatusCode::OK);
+        assert!(res.headers().get(RETRY_AFTER).is_none());
+    }
+    let res = attempt(PASSWORD).await;
+    assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+    let wait: u64 = res.headers()[RETRY_AFTER]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=2).contains(&wait), "{wait}");
+    assert!(set_cookies(res.headers())
+        .iter()
+        .all(|c| !c.starts_with("oauth_toolkit_session=")));
+    let page = res.text().await.unwrap();
+    assert!(page.contains("Too many failed sign-ins"), "{page}");
+    assert!(page.contains("Try again in"), "{page}");
+    tokio::time::sleep(std::time::Duration::from_millis(2200)).await;
+    s.login().await;
 }
 
 #[tokio::test]
@@ -811,6 +859,34 @@ async fn repeated_parameters_are_refused() {
         Some("invalid_request")
     );
     assert_eq!(s.grant_count().await, 0);
+}
+
+/// 101 query parameters are refused as too many (an error page naming the limit), not
+/// reported as a missing client_id (issue 12).
+#[tokio::test]
+async fn too_many_parameters_are_said_to_be_too_many() {
+    let s = start(Settings::default()).await;
+    let base = code_request("code", "r");
+    let mut pairs: Vec<(String, String)> = base
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.clone()))
+        .collect();
+    for i in pairs.len()..=100 {
+        pairs.push((format!("x{i}"), "1".into()));
+    }
+    assert_eq!(pairs.len(), 101);
+    let refs: Vec<(&str, &str)> = pairs
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let res = s.get(s.authorize_url(&refs)).await;
+    assert_error_page(&res);
+    let body = res.text().await.unwrap();
+    assert!(body.contains("More than 100 parameters"), "{body}");
+    assert!(!body.contains("client_id parameter is missing"), "{body}");
+    // One fewer is an ordinary request.
+    let res = s.get(s.authorize_url(&refs[..100])).await;
+    assert_ne!(res.status(), StatusCode::BAD_REQUEST);
 }
 
 #[tokio::test]

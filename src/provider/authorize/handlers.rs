@@ -53,7 +53,11 @@ async fn validate<S: Store, U: UserAuthenticator>(
             ));
         }
     }
-    let Some(client_id) = params.get("client_id").ok().flatten() else {
+    // Too many parameters is said as such, not as a missing client_id.
+    let client_id = params
+        .get("client_id")
+        .map_err(|e| Rejection::page(e.code, e.description))?;
+    let Some(client_id) = client_id else {
         return Err(Rejection::page(
             ErrorCode::InvalidRequest,
             "The client_id parameter is missing.",

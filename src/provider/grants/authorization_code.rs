@@ -11,17 +11,25 @@
 //! `decide` is a pure function of the stored code row, the presenting client, the
 //! request's `redirect_uri` and `code_verifier`, and `now`. Its branches, in order:
 //!
-//! - another client's code: `CodeDecision::Invalid` (`invalid_grant`, as for an unknown
-//!   code — and no revocation: another client cannot revoke this one's tokens);
+//! - another client's code: `invalid_grant`, as for an unknown code, and no revocation
+//!   (another client cannot revoke this one's tokens) — but an unused code is burned;
 //! - a used code: `CodeDecision::Replayed` — revoke what was issued from it, answer
 //!   `invalid_grant`;
-//! - an expired code (`now >= expires`): `invalid_grant`;
+//! - an expired code (`now >= expires`): `CodeDecision::Invalid`, `invalid_grant`;
 //! - the authorize request had a `redirect_uri`: missing now is `invalid_request`, a
 //!   different one `invalid_grant`;
 //! - PKCE: a verifier without a challenge is `invalid_grant` (RFC 9700 §2.1.1, downgrade),
 //!   a challenge without a verifier `invalid_request`, a malformed verifier (RFC 7636 §4.1)
 //!   `invalid_request`, a wrong verifier `invalid_grant`;
 //! - otherwise `CodeDecision::Exchange` with the granted scope.
+//!
+//! Every refusal of a live, unused code is `CodeDecision::Burn`: the code is marked used
+//! before the error is sent, so one code allows one attempt. Whoever presents a code with
+//! the wrong verifier, client or redirect URI holds a code that is not theirs (or is
+//! broken); without the burn, a stolen code's PKCE verifier or a client's secret could be
+//! guessed against it for its whole lifetime. The rightful client, presenting it later,
+//! gets `invalid_grant` and starts a new authorization — nothing was issued, so the replay
+//! revocation that follows finds nothing to revoke.
 //!
 //! # The effects
 //!
@@ -67,21 +75,27 @@ pub(crate) enum CodeDecision {
     Replayed,
     /// Refuse, writing nothing.
     Invalid(OAuthError),
+    /// Refuse, and mark the code used first: one failed redemption burns it.
+    Burn(OAuthError),
 }
 
 /// Decides on a presented code. See the [module docs](self).
 pub(crate) fn decide(i: &CodeInputs<'_>) -> CodeDecision {
     let grant = i.grant;
-    let refuse = CodeDecision::Invalid;
     if grant.application_id != i.app_id {
-        return refuse(invalid());
+        return match grant.used_at {
+            Some(_) => CodeDecision::Invalid(invalid()),
+            None => CodeDecision::Burn(invalid()),
+        };
     }
     if grant.used_at.is_some() {
         return CodeDecision::Replayed;
     }
     if grant.expires.unix() <= i.now.unix() {
-        return refuse(invalid());
+        return CodeDecision::Invalid(invalid());
     }
+    // From here on the code is live and unused: any refusal burns it.
+    let refuse = CodeDecision::Burn;
     // §4.1.3: redirect_uri is required when the authorize request had one, and equal.
     if !grant.redirect_uri.is_empty() {
         match i.redirect_uri {
@@ -153,6 +167,7 @@ pub(crate) async fn grant<S: Store, U: UserAuthenticator>(
         CodeDecision::Exchange { scope } => scope,
         CodeDecision::Replayed => return Err(replayed(store, grant.id, now).await),
         CodeDecision::Invalid(e) => return Err(e),
+        CodeDecision::Burn(e) => return Err(burn(store, &grant, now, e).await),
     };
     let Some(mut user) = ctx.users.find_user(grant.user_id).await? else {
         // The user was deactivated or removed after approving.
@@ -197,6 +212,19 @@ pub(crate) async fn grant<S: Store, U: UserAuthenticator>(
         }),
         // Another request used the code between our read and our write.
         None => Err(replayed(store, grant.id, now).await),
+    }
+}
+
+/// The effect of a failed redemption: the code is marked used (committed) before `error`
+/// is answered. A store that cannot write makes the answer its error (503 when
+/// unavailable) rather than a refusal that would leave the code open to another attempt.
+async fn burn<S: Store>(store: &S, grant: &Grant, now: Timestamp, error: OAuthError) -> OAuthError {
+    match store.mark_grant_used(grant.id, now).await {
+        Ok(_) => {
+            tracing::debug!(grant_id = grant.id, "failed code redemption: code burned");
+            error
+        }
+        Err(e) => e.into(),
     }
 }
 
@@ -266,10 +294,11 @@ mod tests {
         })
     }
 
+    /// The error of a refusal that burns the code.
     fn error(d: CodeDecision) -> OAuthError {
         match d {
-            CodeDecision::Invalid(e) => e,
-            d => panic!("expected Invalid, got {d:?}"),
+            CodeDecision::Burn(e) => e,
+            d => panic!("expected Burn, got {d:?}"),
         }
     }
 
@@ -284,10 +313,10 @@ mod tests {
     }
 
     #[test]
-    fn another_clients_code_is_invalid_and_revokes_nothing() {
+    fn another_clients_code_is_invalid_burned_and_revokes_nothing() {
         assert_eq!(
             decide_with(&code(), APP + 1, Some(REDIRECT), Some(VERIFIER), NOW),
-            CodeDecision::Invalid(invalid())
+            CodeDecision::Burn(invalid())
         );
         // Not even a used one: another client cannot trigger the replay revocation.
         let used = Grant {
