@@ -25,7 +25,7 @@
 //! [PHC strings]: https://github.com/P-H-C/phc-string-format/blob/master/phc-sf-spec.md
 
 use argon2::password_hash::rand_core::OsRng;
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::password_hash::{PasswordHash, PasswordHasher, SaltString};
 use argon2::Argon2;
 use base64::Engine;
 
@@ -132,9 +132,7 @@ pub fn verify_secret(secret: &str, stored: &str) -> bool {
             tracing::warn!("refusing an Argon2 hash with absurd cost parameters");
             return false;
         }
-        return Argon2::default()
-            .verify_password(secret.as_bytes(), &parsed)
-            .is_ok();
+        return verify_argon2(secret.as_bytes(), &parsed, params);
     }
     if let Some((iterations, salt, hash)) = parse_django(stored) {
         if iterations > MAX_PBKDF2_ITERATIONS {
@@ -151,6 +149,34 @@ pub fn verify_secret(secret: &str, stored: &str) -> bool {
         return constant_time_eq(&got, &expected);
     }
     false
+}
+
+/// Argon2 verification of a parsed PHC string, on the pool thread's reused working area
+/// when there is one (what `PasswordVerifier::verify_password` computes, without
+/// allocating the area per run).
+fn verify_argon2(secret: &[u8], parsed: &PasswordHash<'_>, params: argon2::Params) -> bool {
+    let (Some(salt), Some(expected)) = (parsed.salt, parsed.hash) else {
+        return false;
+    };
+    let Ok(algorithm) = argon2::Algorithm::try_from(parsed.algorithm) else {
+        return false;
+    };
+    let version = match parsed.version.map(argon2::Version::try_from).transpose() {
+        Ok(v) => v.unwrap_or_default(),
+        Err(_) => return false,
+    };
+    let mut salt_buf = [0u8; 64];
+    let Ok(salt) = salt.decode_b64(&mut salt_buf) else {
+        return false;
+    };
+    let blocks = params.block_count();
+    let argon = Argon2::new(algorithm, version, params);
+    let mut out = [0u8; argon2::password_hash::Output::MAX_LENGTH];
+    let out = &mut out[..expected.len()];
+    let hashed = with_blocks(blocks, |area| {
+        argon.hash_password_into_with_memory(secret, salt, &mut *out, area)
+    });
+    hashed.is_ok() && constant_time_eq(out, expected.as_bytes())
 }
 
 /// Checks a presented client secret against an application (DOT's `_check_secret`):
@@ -194,6 +220,55 @@ mod tests {
             algorithm: crate::model::Algorithm::NoAlgorithm,
             allowed_origins: String::new(),
             pkce_required: None,
+        }
+    }
+
+    /// Hashes of every Argon2 variant and of non-default costs verify with the pool's
+    /// reused working area exactly as with the `argon2` crate's own verifier.
+    #[tokio::test]
+    async fn argon2_variants_and_costs_verify_in_and_out_of_the_pool() {
+        use argon2::password_hash::PasswordVerifier;
+        let salt = SaltString::generate(&mut OsRng);
+        let mut stored = Vec::new();
+        for (alg, m, t, p) in [
+            (argon2::Algorithm::Argon2id, 19 * 1024, 2, 1),
+            (argon2::Algorithm::Argon2id, 8 * 1024, 3, 2),
+            (argon2::Algorithm::Argon2i, 4 * 1024, 2, 1),
+            (argon2::Algorithm::Argon2d, 32 * 1024, 1, 4),
+        ] {
+            let params = argon2::Params::new(m, t, p, Some(24)).unwrap();
+            let a = Argon2::new(alg, argon2::Version::V0x13, params);
+            stored.push(a.hash_password(b"pw", &salt).unwrap().to_string());
+        }
+        // Version 0x10, the other one PHC strings can name.
+        let a = Argon2::new(
+            argon2::Algorithm::Argon2id,
+            argon2::Version::V0x10,
+            argon2::Params::new(4096, 2, 1, None).unwrap(),
+        );
+        stored.push(a.hash_password(b"pw", &salt).unwrap().to_string());
+        for h in stored {
+            let parsed = PasswordHash::new(&h).unwrap();
+            assert!(
+                Argon2::default().verify_password(b"pw", &parsed).is_ok(),
+                "{h}"
+            );
+            assert!(verify_secret("pw", &h), "{h}");
+            assert!(!verify_secret("pW", &h), "{h}");
+            let (h1, h2) = (h.clone(), h.clone());
+            // Twice in the pool: the second run reuses (and maybe grows) the area.
+            assert_eq!(
+                in_hash_pool(move || verify_secret("pw", &h1)).await.ok(),
+                Some(true)
+            );
+            assert_eq!(
+                in_hash_pool(move || verify_secret("nope", &h2)).await.ok(),
+                Some(false)
+            );
+            assert_eq!(
+                in_hash_pool(move || verify_secret("pw", &h)).await.ok(),
+                Some(true)
+            );
         }
     }
 
@@ -270,37 +345,101 @@ mod tests {
     }
 }
 
-/// The slow-hash pool: at most one Argon2/PBKDF2 computation per CPU at a time, off the
-/// async workers. Without a bound, a flood of wrong passwords or secrets (never cached)
-/// would start one 19 MiB Argon2 run per request on tokio's blocking pool (up to 512
-/// threads). Callers wait up to [`HASH_WAIT`] for a turn.
-fn hash_permits() -> &'static tokio::sync::Semaphore {
-    static PERMITS: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
-    PERMITS.get_or_init(|| {
+/// The slow-hash pool: a fixed set of threads, one per CPU, that run every Argon2/PBKDF2
+/// verification of the provider (client secrets, passwords), fed by a bounded queue.
+///
+/// - **Bounded work**: a flood of wrong passwords or secrets (never cached) can occupy at
+///   most one core each per thread; requests beyond [`HASH_QUEUE_PER_CPU`] × CPUs waiting
+///   ones are refused at once with [`HashPoolBusy`] (503 `temporarily_unavailable`)
+///   rather than queued without end.
+/// - **Bounded memory**: each thread keeps one Argon2 working area (19 MiB with the default
+///   parameters) and reuses it for every verification. Running Argon2 on tokio's
+///   blocking pool instead (up to 512 threads, each allocating and freeing 19 MiB) left
+///   the freed areas in glibc's per-thread arenas: 250 wrong secrets took the server from
+///   14 MB to 622 MB RSS. Here memory stays at threads × working area (BENCHMARKS.md,
+///   "Wrong-secret flood"). A library should not pick the host's global allocator, so
+///   the fix is to not allocate, not a different malloc.
+///
+/// The areas are not wiped between runs (neither does the `argon2` crate when it frees
+/// them); they hold intermediate state of the last verification, readable only by this
+/// process.
+struct HashPool {
+    jobs: std::sync::mpsc::SyncSender<HashJob>,
+}
+
+type HashJob = Box<dyn FnOnce() + Send>;
+
+/// Waiting verifications allowed per CPU before the pool refuses more: at ~20 ms an
+/// Argon2 check, a full queue is about 1.3 s of work.
+pub const HASH_QUEUE_PER_CPU: usize = 64;
+
+thread_local! {
+    /// The Argon2 working area of a pool thread (`None` on every other thread, which
+    /// allocate per run as the `argon2` crate does).
+    static SCRATCH: std::cell::RefCell<Option<Vec<argon2::Block>>> = const { std::cell::RefCell::new(None) };
+}
+
+fn hash_pool() -> &'static HashPool {
+    static POOL: std::sync::OnceLock<HashPool> = std::sync::OnceLock::new();
+    POOL.get_or_init(|| {
         let cpus = std::thread::available_parallelism().map_or(2, |n| n.get());
-        tokio::sync::Semaphore::new(cpus)
+        let (jobs, queue) = std::sync::mpsc::sync_channel::<HashJob>(cpus * HASH_QUEUE_PER_CPU);
+        let queue = std::sync::Arc::new(std::sync::Mutex::new(queue));
+        for i in 0..cpus {
+            let queue = queue.clone();
+            let spawned = std::thread::Builder::new()
+                .name(format!("oauth-hash-{i}"))
+                .spawn(move || {
+                    SCRATCH.with(|s| *s.borrow_mut() = Some(Vec::new()));
+                    loop {
+                        // The lock is held only while waiting for the next job.
+                        let job = match queue.lock() {
+                            Ok(q) => q.recv(),
+                            Err(_) => return,
+                        };
+                        match job {
+                            Ok(job) => job(),
+                            Err(_) => return,
+                        }
+                    }
+                });
+            if let Err(e) = spawned {
+                tracing::error!(error = %e, "cannot start a slow-hash thread");
+            }
+        }
+        HashPool { jobs }
     })
 }
 
-/// How long a request waits for a turn in the slow-hash pool before giving up.
-pub const HASH_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+/// Runs `work` on `blocks` Argon2 blocks: the pool thread's reused area, or a fresh one.
+fn with_blocks<T>(blocks: usize, work: impl FnOnce(&mut [argon2::Block]) -> T) -> T {
+    SCRATCH.with(|s| match s.borrow_mut().as_mut() {
+        Some(area) => {
+            if area.len() < blocks {
+                area.resize(blocks, argon2::Block::default());
+            }
+            work(&mut area[..blocks])
+        }
+        None => work(&mut vec![argon2::Block::default(); blocks]),
+    })
+}
 
-/// The slow-hash pool had no turn within [`HASH_WAIT`]: the server is overloaded.
+/// The slow-hash pool is full: the server is overloaded; the client may retry.
 #[derive(Debug, Clone, Copy, thiserror::Error)]
 #[error("too many password checks at once; try again")]
 pub struct HashPoolBusy;
 
-/// Runs `f` (a hash verification) in the bounded slow-hash pool.
+/// Runs `f` (a hash verification) in the bounded slow-hash pool (see [`HashPool`]'s
+/// notes in the module source): [`HashPoolBusy`] at once when its queue is full.
 pub async fn in_hash_pool<T, F>(f: F) -> Result<T, HashPoolBusy>
 where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
-    let _permit = tokio::time::timeout(HASH_WAIT, hash_permits().acquire())
-        .await
-        .map_err(|_| HashPoolBusy)?
-        .map_err(|_| HashPoolBusy)?;
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|_| HashPoolBusy)
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let job: HashJob = Box::new(move || {
+        let _ = tx.send(f());
+    });
+    hash_pool().jobs.try_send(job).map_err(|_| HashPoolBusy)?;
+    rx.await.map_err(|_| HashPoolBusy)
 }

@@ -199,7 +199,7 @@ impl<S: Store> UserAuthenticator for StoreUsers<S> {
         // Argon2 takes milliseconds of CPU: off the async workers, a bounded number at once.
         let ok = crate::hashers::in_hash_pool(move || verify_secret(&presented, &stored))
             .await
-            .map_err(|e| StoreError::Backend(e.to_string().into()))?;
+            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
         match user {
             Some(u) if ok && u.is_active && crate::hashers::is_hashed(&u.password_hash) => {
                 let now = Timestamp::now();
