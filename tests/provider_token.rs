@@ -377,8 +377,12 @@ async fn authorization_code_exchange_rules(db: Db) {
         (400, "invalid_request"),
         "missing redirect_uri"
     );
-    let (s, _, _) = exchange(code, Some(REDIRECT), Some(VERIFIER)).await;
-    assert_eq!(s, 200, "the failed attempts did not use the code up");
+    let (s, v, _) = exchange(code, Some(REDIRECT), Some(VERIFIER)).await;
+    assert_eq!(
+        (s, err(&v)),
+        (400, "invalid_grant"),
+        "the failed attempt burned the code"
+    );
     let code = srv.code("code", Some((CHALLENGE, "S256")), -1).await;
     let (s, v, _) = exchange(code, Some(REDIRECT), Some(VERIFIER)).await;
     assert_eq!((s, err(&v)), (400, "invalid_grant"), "expired code");
@@ -1085,7 +1089,160 @@ async fn a_malformed_code_verifier_is_invalid_request(db: Db) {
     assert_eq!((s, err(&v)), (400, "invalid_request"), "{v}");
 }
 
+/// One failed redemption burns the code (issue 12): after a wrong verifier, a malformed
+/// verifier, a wrong or missing redirect_uri, or another client presenting it, the right
+/// request with the right client gets invalid_grant — the verifier cannot be guessed.
+async fn a_failed_redemption_burns_the_code(db: Db) {
+    let Some(srv) = start(db, Settings::default()).await else {
+        return;
+    };
+    let exchange = |client: (&'static str, &'static str),
+                    code: String,
+                    redirect: Option<&'static str>,
+                    verifier: &'static str| {
+        let srv = &srv;
+        async move {
+            let mut form = vec![
+                ("grant_type", "authorization_code"),
+                ("code", code.as_str()),
+                ("code_verifier", verifier),
+            ];
+            if let Some(r) = redirect {
+                form.push(("redirect_uri", r));
+            }
+            let (s, v, _) = srv.token(Some(client), &form).await;
+            (s, err(&v).to_owned())
+        }
+    };
+    let code_client = ("code", "code-secret");
+    let wrong = "wrong-verifier-wrong-verifier-wrong-verifier-x";
+    type Attempt = (
+        &'static str,
+        (&'static str, &'static str),
+        Option<&'static str>,
+        &'static str,
+    );
+    let attempts: [Attempt; 5] = [
+        ("wrong verifier", code_client, Some(REDIRECT), wrong),
+        ("malformed verifier", code_client, Some(REDIRECT), "short"),
+        (
+            "wrong redirect_uri",
+            code_client,
+            Some("http://127.0.0.1:9/x"),
+            VERIFIER,
+        ),
+        ("missing redirect_uri", code_client, None, VERIFIER),
+        (
+            "another client",
+            ("other", "other-secret"),
+            Some(REDIRECT),
+            VERIFIER,
+        ),
+    ];
+    for (what, client, redirect, verifier) in attempts {
+        let code = srv.code("code", Some((CHALLENGE, "S256")), 60).await;
+        let (s, e) = exchange(client, code.clone(), redirect, verifier).await;
+        assert_eq!(s, 400, "{what}: {e}");
+        let (s, e) = exchange(code_client, code, Some(REDIRECT), VERIFIER).await;
+        assert_eq!(
+            (s, e.as_str()),
+            (400, "invalid_grant"),
+            "{what} burns the code"
+        );
+    }
+    // The control: an untouched code is exchanged.
+    let code = srv.code("code", Some((CHALLENGE, "S256")), 60).await;
+    let (s, e) = exchange(code_client, code, Some(REDIRECT), VERIFIER).await;
+    assert_eq!(s, 200, "{e}");
+}
+
+/// Guessing is throttled (issue 12): after LOGIN_FAILURE_LIMIT wrong passwords the
+/// password grant refuses even the right one, with Retry-After, until the lockout ends;
+/// after CLIENT_AUTH_FAILURE_LIMIT wrong secrets a client is refused the same way —
+/// except a secret the server verified recently, so the real client keeps working.
+async fn guessing_is_throttled(db: Db) {
+    let mut settings = Settings::default();
+    settings.login_failure_limit = 3;
+    settings.client_auth_failure_limit = 3;
+    settings.lockout_seconds = Duration::from_secs(2);
+    let Some(srv) = start(db, settings).await else {
+        return;
+    };
+    let password = |pw: &'static str| {
+        let srv = &srv;
+        async move {
+            srv.token(
+                Some(("pw", "pw-secret")),
+                &[
+                    ("grant_type", "password"),
+                    ("username", "alice"),
+                    ("password", pw),
+                ],
+            )
+            .await
+        }
+    };
+    for _ in 0..3 {
+        let (s, v, h) = password("wrong-password").await;
+        assert_eq!((s, err(&v)), (400, "invalid_grant"), "{v}");
+        assert!(h.get("retry-after").is_none());
+    }
+    let (s, v, h) = password("alice-password-1").await;
+    assert_eq!((s, err(&v)), (400, "invalid_grant"), "locked: {v}");
+    assert!(
+        v["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("Too many"),
+        "{v}"
+    );
+    let wait: u64 = h["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=2).contains(&wait), "{wait}");
+    tokio::time::sleep(Duration::from_millis(2200)).await;
+    let (s, v, _) = password("alice-password-1").await;
+    assert_eq!(s, 200, "after the lockout: {v}");
+
+    // Client authentication, per client id.
+    let cc = |secret: &'static str| {
+        let srv = &srv;
+        async move {
+            srv.token(
+                Some(("cc", secret)),
+                &[("grant_type", "client_credentials")],
+            )
+            .await
+        }
+    };
+    for _ in 0..3 {
+        let (s, v, _) = cc("wrong-secret").await;
+        assert_eq!((s, err(&v)), (401, "invalid_client"), "{v}");
+    }
+    let (s, v, h) = cc("cc-secret").await;
+    assert_eq!((s, err(&v)), (401, "invalid_client"), "locked: {v}");
+    assert!(h.contains_key("retry-after"), "{h:?}");
+    tokio::time::sleep(Duration::from_millis(2200)).await;
+    let (s, v, _) = cc("cc-secret").await;
+    assert_eq!(s, 200, "after the lockout: {v}");
+    // Now verified: more guesses lock the id, and the proven secret still works.
+    for _ in 0..4 {
+        let (s, _, _) = cc("wrong-secret").await;
+        assert_eq!(s, 401);
+    }
+    let (s, v, _) = cc("cc-secret").await;
+    assert_eq!(s, 200, "a recently verified secret is not locked out: {v}");
+    let (s, v, _) = cc("another-wrong-secret").await;
+    assert!(
+        v["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("Too many"),
+        "{s} {v}"
+    );
+}
+
 on_both!(
+    guessing_is_throttled,
+    a_failed_redemption_burns_the_code,
     a_malformed_code_verifier_is_invalid_request,
     two_authorization_headers_and_description_characters,
     client_credentials_and_the_protected_api,

@@ -179,6 +179,11 @@ mod defaults {
         oauth2_protected_resource_tos_uri: "OAUTH2_PROTECTED_RESOURCE_TOS_URI" => ("");
         secret_key: "SECRET_KEY" => ("");
         access_token_format: "ACCESS_TOKEN_FORMAT" => ("opaque");
+        login_failure_limit: "LOGIN_FAILURE_LIMIT" => (5);
+        client_auth_failure_limit: "CLIENT_AUTH_FAILURE_LIMIT" => (10);
+        failure_window_seconds: "FAILURE_WINDOW_SECONDS" => (900);
+        lockout_seconds: "LOCKOUT_SECONDS" => (60);
+        max_lockout_seconds: "MAX_LOCKOUT_SECONDS" => (3600);
     }
 
     #[test]

@@ -141,6 +141,14 @@ impl VerifiedSecrets {
         h.finalize().into()
     }
 
+    /// Whether `secret` was verified as the secret of `app` within the TTL (no hashing;
+    /// false without a cache).
+    pub(crate) fn known(&self, app: &Application, secret: &str) -> bool {
+        self.cache
+            .as_ref()
+            .is_some_and(|cache| cache.contains_key(&Self::key(app, secret)))
+    }
+
     /// Whether `secret` is the secret of `app` (constant time; the slow hash off the async
     /// workers, at most once per TTL per distinct secret).
     pub async fn check(&self, app: &Application, secret: &str) -> Result<bool, HashPoolBusy> {
@@ -301,27 +309,54 @@ pub(crate) async fn authenticate<S: Store, U>(
 ) -> Result<Arc<Application>, OAuthError> {
     let creds = credentials(headers, params)?
         .ok_or_else(|| OAuthError::invalid_client("Client authentication is required."))?;
-    authenticate_credentials(&*inner.store, &inner.applications, &inner.secrets, creds).await
+    authenticate_credentials(inner, creds).await
 }
 
-pub(crate) async fn authenticate_credentials<S: Store>(
-    store: &S,
-    applications: &Applications,
-    secrets: &VerifiedSecrets,
+/// Authenticates `creds`. A client id whose secret failed too often
+/// ([`throttle`](super::throttle)) is refused before any secret is hashed — except a
+/// secret the verified-secret cache already knows to be right, so guessing stops while
+/// the real client, proven recently, goes on working.
+pub(crate) async fn authenticate_credentials<S: Store, U>(
+    inner: &super::Inner<S, U>,
     creds: Credentials,
 ) -> Result<Arc<Application>, OAuthError> {
+    let (store, applications, secrets, throttle) = (
+        &*inner.store,
+        &inner.applications,
+        &inner.secrets,
+        &inner.throttle,
+    );
     let failed = || OAuthError::invalid_client("Client authentication failed.");
+    let refuse_locked = |locked: super::throttle::Locked| {
+        OAuthError::invalid_client(format!(
+            "Too many failed authentications of this client; try again in {} s.",
+            locked.seconds()
+        ))
+        .with_retry_after(locked.seconds())
+    };
     let Some(app) = applications.get(store, &creds.client_id).await? else {
         if let Some(secret) = &creds.secret {
+            if let Some(locked) = throttle.client_locked(&creds.client_id).await {
+                return Err(refuse_locked(locked));
+            }
             decoy_check(secret).await;
+            throttle.client_failed(&creds.client_id).await;
         }
         return Err(failed());
     };
     match creds.secret {
-        Some(secret) if app.client_secret.is_empty() || !secrets.check(&app, &secret).await? => {
-            return Err(failed())
+        Some(_) if app.client_secret.is_empty() => return Err(failed()),
+        Some(secret) if secrets.known(&app, &secret) => {}
+        Some(secret) => {
+            if let Some(locked) = throttle.client_locked(&app.client_id).await {
+                return Err(refuse_locked(locked));
+            }
+            if !secrets.check(&app, &secret).await? {
+                throttle.client_failed(&app.client_id).await;
+                return Err(failed());
+            }
+            throttle.client_succeeded(&app.client_id).await;
         }
-        Some(_) => {}
         None if app.is_confidential() => return Err(failed()),
         None => {}
     }

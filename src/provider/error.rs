@@ -78,6 +78,9 @@ pub struct OAuthError {
     pub code: ErrorCode,
     /// `error_description` (ASCII, no secrets).
     pub description: String,
+    /// Seconds to send in `Retry-After` (a throttled attempt, a busy server). A
+    /// `NonZeroU32` keeps the error as small as it was without it.
+    pub retry_after: Option<std::num::NonZeroU32>,
 }
 
 impl OAuthError {
@@ -86,7 +89,14 @@ impl OAuthError {
         OAuthError {
             code,
             description: description.into(),
+            retry_after: None,
         }
+    }
+    /// The same error, answered with `Retry-After: seconds` (at least 1).
+    pub fn with_retry_after(mut self, seconds: u64) -> Self {
+        let seconds = u32::try_from(seconds).unwrap_or(u32::MAX).max(1);
+        self.retry_after = std::num::NonZeroU32::new(seconds);
+        self
     }
     /// `invalid_request`.
     pub fn invalid_request(d: impl Into<String>) -> Self {
@@ -194,6 +204,10 @@ impl IntoResponse for OAuthError {
                 header::WWW_AUTHENTICATE,
                 HeaderValue::from_static("Basic realm=\"oauth\""),
             );
+        }
+        if let Some(seconds) = self.retry_after {
+            res.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds.get()));
         }
         res
     }

@@ -61,6 +61,7 @@ pub(crate) mod redirect_uri;
 pub mod revoke;
 pub(crate) mod session;
 pub(crate) mod templates;
+pub(crate) mod throttle;
 pub mod token;
 pub mod users;
 
@@ -143,6 +144,8 @@ pub(crate) struct Inner<S, U> {
     pub(crate) keys: Keys,
     pub(crate) secrets: client_auth::VerifiedSecrets,
     pub(crate) applications: client_auth::Applications,
+    /// Failed sign-ins and client authentications.
+    pub(crate) throttle: throttle::Throttle,
     /// The public URL of the server (`--issuer`), when configured.
     pub(crate) issuer: Option<url::Url>,
     /// The compiled pages (login, consent, error).
@@ -390,6 +393,7 @@ impl<S: Store, U: UserAuthenticator> ProviderBuilder<S, U> {
         let oidc = settings.oidc_enabled.then(|| oidc::Oidc::new(keys));
         Ok(Provider {
             inner: Arc::new(Inner {
+                throttle: throttle::Throttle::new(&settings),
                 settings,
                 minter,
                 oidc,

@@ -90,6 +90,8 @@ async fn token_request<S: Store, U: UserAuthenticator>(
         successor_key: &inner.keys.successor,
         app: &app,
         params: &params,
+        throttle: &inner.throttle,
+        client_addr: crate::provider::throttle::client_addr(&parts.extensions),
         // The one clock read of a token request: every grant decides with this time.
         now: Timestamp::now(),
     };

@@ -347,6 +347,21 @@ settings! {
     /// `"opaque"` or `"jwt"` (RFC 9068, signed with OIDC_RSA_PRIVATE_KEY, needs the
     /// `jwt` feature).
     ACCESS_TOKEN_FORMAT / access_token_format: AccessTokenFormat = AccessTokenFormat::Opaque, Plain<AccessTokenFormat>;
+
+    // ---- Not DOT: throttling of credential guessing (provider::throttle) ---------
+    /// Failed sign-ins (login page and password grant) per username and per client
+    /// address within FAILURE_WINDOW_SECONDS before that username or address is locked
+    /// out; 0 turns the throttle off.
+    LOGIN_FAILURE_LIMIT / login_failure_limit: u32 = 5, Plain<u32>;
+    /// Failed client authentications per client id within FAILURE_WINDOW_SECONDS
+    /// before the client is locked out; 0 turns the throttle off.
+    CLIENT_AUTH_FAILURE_LIMIT / client_auth_failure_limit: u32 = 10, Plain<u32>;
+    /// How long failures are counted, from the first one.
+    FAILURE_WINDOW_SECONDS / failure_window_seconds: Duration = secs(900), Seconds;
+    /// The first lockout; each further failure doubles it.
+    LOCKOUT_SECONDS / lockout_seconds: Duration = secs(60), Seconds;
+    /// The longest lockout.
+    MAX_LOCKOUT_SECONDS / max_lockout_seconds: Duration = secs(3600), Seconds;
 }
 
 /// DOT settings that name Python classes or callables, and where their Rust

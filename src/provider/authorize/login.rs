@@ -146,20 +146,33 @@ async fn login_post_inner<S: Store, U: UserAuthenticator>(
             Some("Please enter your username and password."),
         );
     }
+    let throttle = &p.inner.throttle;
+    let addr = crate::provider::throttle::client_addr(&parts.extensions);
+    if let Some(locked) = throttle.login_locked(username, addr).await {
+        tracing::info!("login refused: too many failed sign-ins");
+        let message = format!(
+            "Too many failed sign-ins for this account or from this address. Try again in {} seconds.",
+            locked.seconds()
+        );
+        let mut res = login_page(p, &token, next, username, Some(&message));
+        *res.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+        res.headers_mut().insert(
+            http::header::RETRY_AFTER,
+            http::HeaderValue::from(locked.seconds()),
+        );
+        return res;
+    }
     let user = match p.inner.users.authenticate(username, password).await {
         Ok(u) => u,
         Err(e) => {
-            let e = OAuthError::server(e);
-            return error_page(
-                p,
-                StatusCode::INTERNAL_SERVER_ERROR,
-                Some(e.code),
-                &e.description,
-            );
+            // A busy database or slow-hash pool is 503, anything else 500.
+            let e = OAuthError::from(e);
+            return error_page(p, e.status(), Some(e.code), &e.description);
         }
     };
     let Some(user) = user else {
         tracing::info!("login failed: wrong credentials");
+        throttle.login_failed(username, addr).await;
         return login_page(
             p,
             &token,
@@ -168,6 +181,7 @@ async fn login_post_inner<S: Store, U: UserAuthenticator>(
             Some("Please enter a correct username and password. Note that both fields may be case-sensitive."),
         );
     };
+    throttle.login_succeeded(username).await;
     let shown = user.username.clone();
     visitor.log_in(keys, user);
     match next {

@@ -94,6 +94,10 @@ pub(crate) struct GrantContext<'a, S, U> {
     /// The authenticated client.
     pub(crate) app: &'a Application,
     pub(crate) params: &'a Params,
+    /// Failed sign-ins (the password grant).
+    pub(crate) throttle: &'a crate::provider::throttle::Throttle,
+    /// The client's address, when the server recorded it.
+    pub(crate) client_addr: Option<std::net::IpAddr>,
     /// The time of the request.
     pub(crate) now: Timestamp,
 }

@@ -54,11 +54,26 @@ pub(crate) async fn grant<S: Store, U: UserAuthenticator>(
     let (app, now) = (ctx.app, ctx.now);
     let disabled = ctx.minter.settings.compliant_bcp_rfc9700_password_grant;
     let req = decide(disabled, app, ctx.scopes, ctx.params)?;
-    let user = ctx
-        .users
-        .authenticate(req.username, req.password)
-        .await?
-        .ok_or_else(|| OAuthError::invalid_grant("Invalid credentials given."))?;
+    // Throttled like the login page (provider::throttle): a locked username or address
+    // is refused before the password is checked.
+    if let Some(locked) = ctx
+        .throttle
+        .login_locked(req.username, ctx.client_addr)
+        .await
+    {
+        return Err(OAuthError::invalid_grant(format!(
+            "Too many failed sign-ins for this user or from this address; try again in {} s.",
+            locked.seconds()
+        ))
+        .with_retry_after(locked.seconds()));
+    }
+    let Some(user) = ctx.users.authenticate(req.username, req.password).await? else {
+        ctx.throttle
+            .login_failed(req.username, ctx.client_addr)
+            .await;
+        return Err(OAuthError::invalid_grant("Invalid credentials given."));
+    };
+    ctx.throttle.login_succeeded(req.username).await;
     let minted = mint(
         ctx.minter,
         Issue {
