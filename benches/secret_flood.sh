@@ -14,7 +14,7 @@ cd "$(dirname "$0")/.."
 command -v wrk >/dev/null || { apt-get update -q && apt-get install -y -q wrk; }
 DURATION=${DURATION:-60}
 CONN=${CONN:-32}
-PORT=39490
+PORT=39495
 BASE=http://127.0.0.1:$PORT
 WORK=$(mktemp -d)
 SERVER=

@@ -184,18 +184,21 @@ async fn verify_in_pool(app: Application, secret: String) -> Result<bool, HashPo
 
 /// Costs what checking a hashed secret costs, for requests naming an unknown client, so
 /// that timing does not tell which client ids exist.
-async fn decoy_check(secret: &str) {
+/// A full pool is `HashPoolBusy` (503) here too: answering an unknown client 401 at once
+/// while known ones get 503 would tell them apart.
+async fn decoy_check(secret: &str) -> Result<(), HashPoolBusy> {
     static DECOY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     let secret = secret.to_owned();
     // The decoy hash itself is made (once) in the pool too: it is an Argon2 run.
-    let _ = in_hash_pool(move || {
+    in_hash_pool(move || {
         let stored = DECOY.get_or_init(|| {
             crate::hashers::hash_secret("decoy", crate::hashers::SecretHasher::Argon2)
                 .unwrap_or_default()
         });
         crate::hashers::verify_secret(&secret, stored)
     })
-    .await;
+    .await
+    .map(|_| ())
 }
 
 impl From<HashPoolBusy> for OAuthError {
@@ -339,7 +342,7 @@ pub(crate) async fn authenticate_credentials<S: Store, U>(
             if let Some(locked) = throttle.client_locked(&creds.client_id).await {
                 return Err(refuse_locked(locked));
             }
-            decoy_check(secret).await;
+            decoy_check(secret).await?;
             throttle.client_failed(&creds.client_id).await;
         }
         return Err(failed());
