@@ -429,7 +429,7 @@ fn with_blocks<T>(blocks: usize, work: impl FnOnce(&mut [argon2::Block]) -> T) -
 #[error("too many password checks at once; try again")]
 pub struct HashPoolBusy;
 
-/// Runs `f` (a hash verification) in the bounded slow-hash pool (see [`HashPool`]'s
+/// Runs `f` (a hash verification) in the bounded slow-hash pool (see `HashPool`'s
 /// notes in the module source): [`HashPoolBusy`] at once when its queue is full.
 pub async fn in_hash_pool<T, F>(f: F) -> Result<T, HashPoolBusy>
 where
