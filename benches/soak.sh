@@ -6,9 +6,10 @@
 # revocations — while serve's background cleanup runs every CLEANUP_INTERVAL seconds
 # (default 10). It fails (exit 1) on any 5xx, any unexpected answer, any token that does
 # not introspect as expected at the end (live, revoked, rotated away), an RSS change of
-# more than 10 % between the minute after warm-up (minute 3) and the last minute (runs of
-# 240 s and more; shorter ones only print the RSS), or a server that does not exit 0 on
-# SIGTERM. It prints the throughput per minute and the counts by kind.
+# more than 10 % between the minute after a 5-minute warm-up (minute 6: the token cache
+# keeps entries up to 300 s) and the last minute (runs of 420 s and more; shorter ones
+# only print the RSS), or a server that does not exit 0 on SIGTERM. It prints the
+# throughput per minute and the counts by kind.
 # Access tokens live 3600 s, so that nothing expires unless the run is longer.
 #
 #   benches/soak.sh
