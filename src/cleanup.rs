@@ -100,6 +100,13 @@ pub trait CleanupProgress: Send {
     fn cancelled(&self) -> bool {
         false
     }
+    /// Whether each step's line ("12 Expired access tokens deleted", or why it was
+    /// skipped) is logged at INFO, as `cleartokens` and DOT do (the default). The
+    /// background task of [`spawn_cleanup`] says no: its steps log at DEBUG and it logs
+    /// one line per run instead.
+    fn log_steps(&self) -> bool {
+        true
+    }
 }
 
 /// A [`CleanupProgress`] that reports nothing.
@@ -170,7 +177,11 @@ pub async fn clear_expired_with<S: Store, P: CleanupProgress + ?Sized>(
         let cutoff = match step_cutoff(step, settings, now) {
             Ok(c) => c,
             Err(why) => {
-                tracing::info!("{}: skipped ({why})", step.name());
+                if progress.log_steps() {
+                    tracing::info!("{}: skipped ({why})", step.name());
+                } else {
+                    tracing::debug!("{}: skipped ({why})", step.name());
+                }
                 let r = StepReport {
                     step: step.name(),
                     deleted: 0,
@@ -204,7 +215,11 @@ pub async fn clear_expired_with<S: Store, P: CleanupProgress + ?Sized>(
                 tokio::time::sleep(interval).await;
             }
         }
-        tracing::info!("{deleted} {}", summary(step));
+        if progress.log_steps() {
+            tracing::info!("{deleted} {}", summary(step));
+        } else {
+            tracing::debug!("{deleted} {}", summary(step));
+        }
         let r = StepReport {
             step: step.name(),
             deleted,
@@ -254,6 +269,37 @@ impl CleanupProgress for StopCheck<'_> {
     fn cancelled(&self) -> bool {
         self.0.is_stopped()
     }
+    fn log_steps(&self) -> bool {
+        false
+    }
+}
+
+/// The one line a background run logs: INFO when it deleted something, DEBUG otherwise
+/// (a run every few seconds on a quiet database would fill the log with zeros).
+fn log_run(report: &CleanupReport, took: Duration) {
+    let n = |step| report.deleted(step);
+    macro_rules! run_line {
+        ($level:ident) => {
+            tracing::$level!(
+                deleted = report.total(),
+                revoked_refresh_tokens = n(CleanupStep::RevokedRefreshTokens),
+                orphaned_refresh_tokens = n(CleanupStep::OrphanedRefreshTokens),
+                expired_refresh_tokens = n(CleanupStep::ExpiredRefreshTokens),
+                expired_access_tokens = n(CleanupStep::ExpiredAccessTokens),
+                expired_id_tokens = n(CleanupStep::ExpiredIdTokens),
+                expired_grants = n(CleanupStep::ExpiredGrants),
+                expired_device_grants = n(CleanupStep::ExpiredDeviceGrants),
+                cancelled = report.cancelled,
+                millis = took.as_millis() as u64,
+                "expired tokens cleared"
+            )
+        };
+    }
+    if report.total() > 0 {
+        run_line!(info);
+    } else {
+        run_line!(debug);
+    }
 }
 
 impl CleanupHandle {
@@ -272,7 +318,9 @@ impl CleanupHandle {
 
 /// Runs [`clear_expired`] every `every` in the current tokio runtime, starting after the
 /// first period. Runs never overlap (a run longer than the period delays the next one); a
-/// database error is logged and the next tick tries again. Stop it with
+/// database error is logged and the next tick tries again. Each run logs one line with
+/// the rows deleted per step and its duration: at INFO when it deleted something, at
+/// DEBUG otherwise (the per-step lines of [`clear_expired`] are DEBUG here). Stop it with
 /// [`CleanupHandle::stop`].
 pub fn spawn_cleanup<S: Store>(
     store: Arc<S>,
@@ -320,8 +368,9 @@ where
                 break;
             }
             let mut check = StopCheck(&signal);
+            let started = std::time::Instant::now();
             match clear_expired_with(&*store, &settings, Timestamp::now(), &mut check).await {
-                Ok(report) => tracing::info!(deleted = report.total(), "expired tokens cleared"),
+                Ok(report) => log_run(&report, started.elapsed()),
                 Err(e) => {
                     tracing::error!(error = %e, "clearing expired tokens failed; retrying at the next tick")
                 }

@@ -613,3 +613,135 @@ async fn failed_sign_ins_are_throttled_per_address() {
     let _ = server.kill();
     let _ = server.wait();
 }
+
+/// `serve` started on `db` with `args` and `envs`, its log in `serve.log`; waits until it
+/// answers.
+async fn start_serve(
+    db: &Db,
+    args: &[&str],
+    envs: &[(&str, &str)],
+) -> (std::process::Child, String) {
+    let port = free_port();
+    let bind = format!("127.0.0.1:{port}");
+    let log = std::fs::File::create(db.dir.path().join("serve.log")).unwrap();
+    let mut cmd = db.cmd(&["serve", "--bind", &bind]);
+    cmd.args(args)
+        .envs(envs.iter().copied())
+        .stdout(Stdio::null())
+        .stderr(log);
+    let mut server = cmd.spawn().unwrap();
+    let base = format!("http://{bind}");
+    let http = reqwest::Client::new();
+    let start = Instant::now();
+    while http.get(format!("{base}/api/hello")).send().await.is_err() {
+        assert!(server.try_wait().unwrap().is_none(), "the server exited");
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "server did not start"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    (server, base)
+}
+
+/// SIGTERM, a graceful exit, and the server's log.
+fn stop_serve(db: &Db, mut server: std::process::Child) -> String {
+    assert!(Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status()
+        .unwrap()
+        .success());
+    let status = server.wait().unwrap();
+    let log = std::fs::read_to_string(db.dir.path().join("serve.log")).unwrap();
+    assert!(status.success(), "{status:?}\n{log}");
+    log
+}
+
+/// A database with one client-credentials application, `demo`, whose tokens live 1 s.
+fn db_with_short_lived_tokens() -> Db {
+    let db = Db::new();
+    assert!(db.run(&["migrate"]).status.success());
+    let out = db.run(&[
+        "createapplication",
+        "confidential",
+        "client-credentials",
+        "--client-id",
+        "demo",
+        "--client-secret",
+        "demo-secret-change-me",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    db
+}
+
+const ONE_SECOND_TOKENS: (&str, &str) = ("OAUTH2_PROVIDER_ACCESS_TOKEN_EXPIRE_SECONDS", "1");
+
+/// Issues a client-credentials token (no refresh token) and returns the number of access
+/// token rows.
+async fn issue_token(db: &Db, base: &str) -> i64 {
+    let res = reqwest::Client::new()
+        .post(format!("{base}/o/token/"))
+        .basic_auth("demo", Some("demo-secret-change-me"))
+        .form(&[("grant_type", "client_credentials"), ("scope", "read")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(body["expires_in"], 1);
+    access_token_rows(db).await
+}
+
+/// The access token rows, read straight from the SQLite file.
+async fn access_token_rows(db: &Db) -> i64 {
+    use sqlx::Connection;
+    let url = format!("sqlite://{}", db.dir.path().join("serve.db").display());
+    let mut c = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    sqlx::query_scalar("SELECT COUNT(*) FROM oauth2_access_token")
+        .fetch_one(&mut c)
+        .await
+        .unwrap()
+}
+
+/// `serve --cleanup-interval 1` deletes an expired access token (one without a refresh
+/// token: DOT's step 4) by itself, without `cleartokens`, and logs the run at INFO.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_cleans_up_expired_tokens_in_the_background() {
+    let db = db_with_short_lived_tokens();
+    let (server, base) = start_serve(&db, &["--cleanup-interval", "1"], &[ONE_SECOND_TOKENS]).await;
+    assert_eq!(issue_token(&db, &base).await, 1);
+    let start = Instant::now();
+    while access_token_rows(&db).await > 0 {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "the expired token is still there after 10 s"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let log = stop_serve(&db, server);
+    assert!(log.contains("expired-token cleanup running"), "{log}");
+    let run = log
+        .lines()
+        .find(|l| l.contains("expired tokens cleared"))
+        .unwrap_or_else(|| panic!("the run that deleted is logged at INFO\n{log}"));
+    assert!(run.contains("INFO"), "{run}");
+    assert!(run.contains("expired_access_tokens=1"), "{run}");
+    assert!(run.contains("millis="), "{run}");
+    // Runs that delete nothing, and the per-step lines, stay at DEBUG.
+    assert!(!log.contains("Expired access tokens deleted"), "{log}");
+    assert_eq!(log.matches("expired tokens cleared").count(), 1, "{log}");
+}
+
+/// `serve --cleanup-interval 0`: no background cleanup; the expired row stays.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_cleanup_interval_0_disables_it() {
+    let db = db_with_short_lived_tokens();
+    let (server, base) = start_serve(&db, &["--cleanup-interval", "0"], &[ONE_SECOND_TOKENS]).await;
+    assert_eq!(issue_token(&db, &base).await, 1);
+    // Expired after 1 s; an interval of 1 s would have deleted it by now.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(access_token_rows(&db).await, 1, "not cleaned up");
+    let log = stop_serve(&db, server);
+    assert!(!log.contains("expired-token cleanup"), "{log}");
+    assert!(!log.contains("expired tokens cleared"), "{log}");
+}

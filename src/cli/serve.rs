@@ -43,6 +43,10 @@ pub struct ServeArgs {
     /// body that trickles in or never comes gets 408 and the connection is closed.
     #[arg(long, default_value_t = 30, value_name = "SECONDS")]
     pub request_timeout: u64,
+    /// Seconds between background runs of the expired-token cleanup (what `cleartokens`
+    /// does, with the CLEAR_EXPIRED_TOKENS_BATCH_* settings); 0 disables it.
+    #[arg(long, default_value_t = 3600, value_name = "SECONDS")]
+    pub cleanup_interval: u64,
 }
 
 /// Arguments of `createuser`. `Debug` never prints the password.
@@ -260,12 +264,30 @@ pub(super) async fn serve(global: &GlobalArgs, args: &ServeArgs) -> Result<(), C
         );
     }
     let summaries = tokio::spawn(log_summaries(std::time::Duration::from_secs(60)));
+    // Every replica on one PostgreSQL runs its own cleanup for now: taking an advisory
+    // lock per run so that only one of them does is issue 15's (item 4). SQLite has one
+    // process.
+    let cleanup = (args.cleanup_interval > 0).then(|| {
+        tracing::info!(
+            every_seconds = args.cleanup_interval,
+            "expired-token cleanup running in the background"
+        );
+        crate::cleanup::spawn_cleanup(
+            store.clone(),
+            Arc::new(provider.settings().clone()),
+            std::time::Duration::from_secs(args.cleanup_interval),
+        )
+    });
     let timeouts = ServerTimeouts {
         header_read: std::time::Duration::from_secs(args.header_read_timeout.max(1)),
         request: std::time::Duration::from_secs(args.request_timeout.max(1)),
     };
     run_server(listener, app(&provider), timeouts, shutdown_signal()).await;
     summaries.abort();
+    if let Some(cleanup) = cleanup {
+        // A run in progress stops after its current batch, before the store closes.
+        cleanup.stop().await;
+    }
     store.close().await;
     Ok(())
 }
