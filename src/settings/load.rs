@@ -48,11 +48,17 @@ pub(super) fn unknown_setting(shown: &str, name: &str, as_env: bool) -> SettingI
             ),
         );
     }
+    let limit = 3.max(upper.len() / 5);
+    let length = upper.chars().count();
     let closest = SETTING_DEFS
         .iter()
+        // The distance is at least the difference in length: a name too long or too
+        // short to be within the limit is not compared (a long key cost ~70 full
+        // comparisons).
+        .filter(|def| length.abs_diff(def.upper.len()) <= limit)
         .map(|def| (edit_distance(&upper, def.upper), def))
         .min_by_key(|(distance, _)| *distance)
-        .filter(|(distance, _)| *distance <= 3.max(upper.len() / 5));
+        .filter(|(distance, _)| *distance <= limit);
     let hint = match closest {
         Some((_, def)) if as_env => format!("; did you mean {ENV_PREFIX}{}?", def.upper),
         Some((_, def)) if name.bytes().any(|b| b.is_ascii_lowercase()) => {
