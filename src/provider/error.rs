@@ -128,7 +128,7 @@ impl OAuthError {
     }
 
     /// The JSON body `{"error": …, "error_description": …}`, the description in RFC 6749
-    /// §5.2's character set ([`description_chars`]).
+    /// §5.2's character set (`description_chars`).
     pub fn to_json(&self) -> String {
         let description = description_chars(&self.description);
         serde_json::json!({"error": self.code.as_str(), "error_description": description})
