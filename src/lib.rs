@@ -73,6 +73,9 @@ pub mod cleanup;
 #[cfg(feature = "cli")]
 pub mod cli;
 pub mod crypto;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod generators;
 #[cfg(feature = "provider")]
 pub mod hashers;

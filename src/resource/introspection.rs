@@ -258,10 +258,15 @@ impl IntrospectionValidator {
             }
             bytes.extend_from_slice(&chunk);
         }
-        let claims: Map<String, Value> = serde_json::from_slice(&bytes)
-            .map_err(|e| unavailable(format!("answer is not a JSON object: {e}")))?;
-        parse_answer(claims).map_err(unavailable)
+        parse_body(&bytes).map_err(unavailable)
     }
+}
+
+/// Reads the body of an RFC 7662 answer (a JSON object). `Err` = malformed (→ 503).
+pub(crate) fn parse_body(bytes: &[u8]) -> Result<CacheEntry, String> {
+    let claims: Map<String, Value> =
+        serde_json::from_slice(bytes).map_err(|e| format!("answer is not a JSON object: {e}"))?;
+    parse_answer(claims)
 }
 
 /// Reads an RFC 7662 answer. `Err` = the answer is malformed (→ 503).

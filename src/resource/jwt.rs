@@ -518,7 +518,17 @@ impl JwtValidatorBuilder {
                 let mut validation = Validation::new(*alg);
                 validation.leeway = self.leeway;
                 validation.validate_nbf = true;
-                validation.set_required_spec_claims(&["exp"]);
+                // jsonwebtoken checks `iss` and `aud` only when the token has them (as
+                // strings): a required issuer or audience must also be a required claim,
+                // or a token without one (or with `"iss": 5`) passes (RFC 9068 §4).
+                let mut required = vec!["exp"];
+                if self.issuer.is_some() {
+                    required.push("iss");
+                }
+                if self.audience.is_some() {
+                    required.push("aud");
+                }
+                validation.set_required_spec_claims(&required);
                 match &self.audience {
                     Some(aud) => validation.set_audience(aud),
                     None => validation.validate_aud = false,
@@ -623,5 +633,49 @@ mod tests {
         );
         assert_eq!(parse_max_age("no-store"), Some(Duration::ZERO));
         assert_eq!(parse_max_age("public"), None);
+    }
+
+    /// Found by the `jwt` fuzz target: with an issuer and an audience required, a token
+    /// without `iss` or `aud`, or with one that is not a string, was accepted.
+    #[test]
+    fn required_issuer_and_audience_must_be_present() {
+        let secret = b"unit-test-hmac-secret";
+        let strict = JwtValidator::builder()
+            .algorithms(&[Algorithm::HS256])
+            .hmac_secret(secret, None)
+            .issuer("https://issuer.example")
+            .audience(&["api"])
+            .build()
+            .unwrap();
+        let relaxed = JwtValidator::builder()
+            .algorithms(&[Algorithm::HS256])
+            .hmac_secret(secret, None)
+            .build()
+            .unwrap();
+        let sign = |claims: serde_json::Value| {
+            let mut header = jsonwebtoken::Header::new(Algorithm::HS256);
+            header.typ = Some("at+jwt".into());
+            let key = jsonwebtoken::EncodingKey::from_secret(secret);
+            jsonwebtoken::encode(&header, &claims, &key).unwrap()
+        };
+        let exp = crate::model::Timestamp::now().unix() + 600;
+        let validate = |v: &JwtValidator, claims| v.validate_now(&sign(claims)).unwrap();
+
+        let good = serde_json::json!({"iss": "https://issuer.example", "aud": "api", "exp": exp});
+        assert!(validate(&strict, good).is_ok());
+        for claims in [
+            serde_json::json!({"aud": "api", "exp": exp}),
+            serde_json::json!({"iss": 5, "aud": "api", "exp": exp}),
+            serde_json::json!({"iss": "https://issuer.example", "exp": exp}),
+            serde_json::json!({"iss": "https://issuer.example", "aud": {"a": 1}, "exp": exp}),
+        ] {
+            let shown = claims.to_string();
+            assert!(
+                matches!(validate(&strict, claims), Err(BearerError::InvalidToken(m)) if m.contains("missing claim")),
+                "{shown}"
+            );
+        }
+        // Without a required issuer or audience, neither claim is needed.
+        assert!(validate(&relaxed, serde_json::json!({"exp": exp})).is_ok());
     }
 }

@@ -48,11 +48,17 @@ pub(super) fn unknown_setting(shown: &str, name: &str, as_env: bool) -> SettingI
             ),
         );
     }
+    let limit = 3.max(upper.len() / 5);
+    let length = upper.chars().count();
     let closest = SETTING_DEFS
         .iter()
+        // The distance is at least the difference in length: a name too long or too
+        // short to be within the limit is not compared (a long key cost ~70 full
+        // comparisons).
+        .filter(|def| length.abs_diff(def.upper.len()) <= limit)
         .map(|def| (edit_distance(&upper, def.upper), def))
         .min_by_key(|(distance, _)| *distance)
-        .filter(|(distance, _)| *distance <= 3.max(upper.len() / 5));
+        .filter(|(distance, _)| *distance <= limit);
     let hint = match closest {
         Some((_, def)) if as_env => format!("; did you mean {ENV_PREFIX}{}?", def.upper),
         Some((_, def)) if name.bytes().any(|b| b.is_ascii_lowercase()) => {
@@ -62,6 +68,13 @@ pub(super) fn unknown_setting(shown: &str, name: &str, as_env: bool) -> SettingI
         None => String::new(),
     };
     SettingIssue::new(shown, format!("is not a known setting{hint}"))
+}
+
+fn read_toml(path: &Path) -> Result<String, SettingsError> {
+    std::fs::read_to_string(path).map_err(|error| SettingsError::Io {
+        path: path.to_owned(),
+        error,
+    })
 }
 
 pub(super) fn line_of(input: &str, offset: usize) -> usize {
@@ -146,10 +159,7 @@ impl Settings {
     }
 
     fn apply_toml_file(&mut self, path: &Path) -> Result<Vec<SettingIssue>, SettingsError> {
-        let input = std::fs::read_to_string(path).map_err(|error| SettingsError::Io {
-            path: path.to_owned(),
-            error,
-        })?;
+        let input = read_toml(path)?;
         self.apply_toml(&input, Some(path))
     }
 
@@ -268,21 +278,37 @@ impl Settings {
     /// [`SettingsError::Invalid`] listing every problem in the file and the
     /// environment, or, if there are none, every validation problem.
     pub fn load(path: Option<&Path>) -> Result<Self, SettingsError> {
-        let mut settings = Self::default();
-        let mut issues = match path {
-            Some(path) => settings.apply_toml_file(path)?,
-            None => Vec::new(),
-        };
+        let input = path.map(read_toml).transpose()?;
         let mut vars = Vec::new();
+        let mut env_issues = Vec::new();
         for (key, value) in std::env::vars_os() {
             let Some(key) = key.to_str().filter(|k| k.starts_with(ENV_PREFIX)) else {
                 continue;
             };
             match value.into_string() {
                 Ok(value) => vars.push((key.to_owned(), value)),
-                Err(_) => issues.push(SettingIssue::new(key, "is not valid UTF-8")),
+                Err(_) => env_issues.push(SettingIssue::new(key, "is not valid UTF-8")),
             }
         }
+        let toml = input.as_deref().map(|input| (input, path));
+        Self::load_from(toml, env_issues, vars)
+    }
+
+    /// [`load`](Settings::load) once the file is read and the environment listed: the
+    /// TOML text (and the path it came from, for messages), the issues already found in
+    /// the environment, and its `OAUTH2_PROVIDER_*` variables. Touches neither the file
+    /// system nor the process environment, so the fuzz target runs the same code.
+    pub(crate) fn load_from(
+        toml: Option<(&str, Option<&Path>)>,
+        env_issues: Vec<SettingIssue>,
+        vars: Vec<(String, String)>,
+    ) -> Result<Self, SettingsError> {
+        let mut settings = Self::default();
+        let mut issues = match toml {
+            Some((input, path)) => settings.apply_toml(input, path)?,
+            None => Vec::new(),
+        };
+        issues.extend(env_issues);
         issues.extend(settings.apply_env_vars(vars));
         into_result(issues)?;
         settings.validate()?;
