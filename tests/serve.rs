@@ -345,41 +345,18 @@ async fn a_closed_stderr_neither_panics_nor_stops_the_server() {
 /// when dropped.
 struct Running {
     child: std::process::Child,
-    port: u16,
+    /// `127.0.0.1:port`.
+    addr: String,
     _db: Db,
 }
 
 impl Running {
     async fn start(extra: &[&str]) -> Running {
         let db = Db::new();
-        let port = free_port();
-        let bind = format!("127.0.0.1:{port}");
-        let mut args = vec!["serve", "--bind", bind.as_str()];
-        args.extend_from_slice(extra);
-        let mut child = db
-            .cmd(&args)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let http = reqwest::Client::new();
-        let start = Instant::now();
-        while http
-            .get(format!("http://127.0.0.1:{port}/api/hello"))
-            .send()
-            .await
-            .is_err()
-        {
-            assert!(child.try_wait().unwrap().is_none(), "the server exited");
-            assert!(
-                start.elapsed() < Duration::from_secs(30),
-                "server did not start"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        let (child, base) = start_serve(&db, extra, &[]).await;
         Running {
             child,
-            port,
+            addr: base.trim_start_matches("http://").to_owned(),
             _db: db,
         }
     }
@@ -388,7 +365,7 @@ impl Running {
     /// within `wait`, and how long that took.
     async fn raw(&self, head: &str, body: &[u8], wait: Duration) -> (String, Duration) {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let mut s = tokio::net::TcpStream::connect(("127.0.0.1", self.port))
+        let mut s = tokio::net::TcpStream::connect(self.addr.as_str())
             .await
             .unwrap();
         s.write_all(head.as_bytes()).await.unwrap();
@@ -435,7 +412,7 @@ async fn a_slow_or_missing_body_is_cut_off() {
     );
     // A trickle: one byte every 300 ms never finishes within the deadline, although each
     // byte comes well within any per-read timeout.
-    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", srv.port))
+    let mut s = tokio::net::TcpStream::connect(srv.addr.as_str())
         .await
         .unwrap();
     s.write_all(head.as_bytes()).await.unwrap();
@@ -555,24 +532,10 @@ async fn failed_sign_ins_are_throttled_per_address() {
         "pw",
     ]);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    let port = free_port();
-    let mut server = db
-        .cmd(&["serve", "--bind", &format!("127.0.0.1:{port}")])
-        .env("OAUTH2_PROVIDER_LOGIN_FAILURE_LIMIT", "2")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let (server, base) =
+        start_serve(&db, &[], &[("OAUTH2_PROVIDER_LOGIN_FAILURE_LIMIT", "2")]).await;
     let http = reqwest::Client::new();
-    let url = format!("http://127.0.0.1:{port}/o/token/");
-    let start = Instant::now();
-    while http.get(&url).send().await.is_err() {
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "server did not start"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let url = format!("{base}/o/token/");
     let password = |user: &'static str, pw: &'static str| {
         let (http, url) = (&http, &url);
         async move {
@@ -610,8 +573,7 @@ async fn failed_sign_ins_are_throttled_per_address() {
             .contains("Too many"),
         "{v}"
     );
-    let _ = server.kill();
-    let _ = server.wait();
+    stop_serve(&db, server);
 }
 
 /// `serve` started on `db` with `args` and `envs`, its log in `serve.log`; waits until it
