@@ -274,7 +274,8 @@ impl Shared {
             }
             Err(e) => {
                 self.stats.count(kind, 4);
-                self.stats.fail(format!("{}: no answer: {e}", kind.name()));
+                self.stats
+                    .fail(format!("{}: no answer: {}", kind.name(), chain(&e)));
                 None
             }
         }
@@ -321,6 +322,19 @@ impl Shared {
             }
         }
     }
+}
+
+/// A transport error with its causes ("error sending request: connection closed
+/// before message completed"): reqwest's own message names only the first.
+fn chain(e: &reqwest::Error) -> String {
+    let mut out = e.to_string();
+    let mut cause = std::error::Error::source(e);
+    while let Some(c) = cause {
+        out.push_str(": ");
+        out.push_str(&c.to_string());
+        cause = c.source();
+    }
+    out
 }
 
 fn shorten(s: &str) -> String {
@@ -1147,7 +1161,7 @@ async fn introspect_final(shared: &Shared, token: &str) -> Result<bool, String> 
         .form(&[("token", token)])
         .send()
         .await
-        .map_err(|e| format!("no answer: {e}"))?;
+        .map_err(|e| format!("no answer: {}", chain(&e)))?;
     let status = res.status();
     let body = res.text().await.unwrap_or_default();
     if status != StatusCode::OK {
