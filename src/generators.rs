@@ -15,7 +15,7 @@
 //! | `ClientSecretGenerator` | [`ClientSecretGenerator`] | `CLIENT_SECRET_GENERATOR_LENGTH` (128) characters of `a-zA-Z0-9` |
 //! | `random_token_generator` | [`TokenGenerator`] | 40 characters of `a-zA-Z0-9` (oauthlib: 30); codes |
 //! | (access and refresh tokens) | [`TimeOrderedTokenGenerator`] | an 8-character time prefix, `_`, 40 characters of `a-zA-Z0-9` |
-//! | `user_code_generator` | [`UserCodeGenerator`] | 8 characters of base32hex `0-9A-V` |
+//! | `user_code_generator` | [`UserCodeGenerator`] | 8 characters of RFC 8628 §6.1's base-20 `BCDFGHJKLMNPQRSTVWXZ`, shown `XXXX-XXXX` (DOT: base32hex) |
 //!
 //! [`Generators`] holds one of each and replaces DOT's class-path settings; a provider
 //! takes it from [`ProviderBuilder::generators`](crate::provider::ProviderBuilder::generators).
@@ -45,6 +45,10 @@ pub const UNICODE_ASCII_CHARACTER_SET: &str =
 
 /// The base32hex alphabet (RFC 4648 §7) DOT uses for device user codes: `0-9A-V`.
 pub const BASE32HEX_CHARACTER_SET: &str = "0123456789ABCDEFGHIJKLMNOPQRSTUV";
+
+/// RFC 8628 §6.1's user-code alphabet: 20 consonants, no vowels (no words) and no
+/// digits or letters that look alike.
+pub const BASE20_CHARACTER_SET: &str = "BCDFGHJKLMNPQRSTVWXZ";
 
 /// Something that produces a fresh random string each time it is called.
 ///
@@ -276,21 +280,37 @@ pub struct TokenLengthError {
     pub length: usize,
 }
 
-/// DOT's device-flow `user_code_generator`: 8 characters of
-/// [`BASE32HEX_CHARACTER_SET`] (40 bits; RFC 8628 §6.1 relies on the short
-/// lifetime and rate limiting of user codes rather than on their length).
+/// The default device-flow user code (RFC 8628 §6.1): 8 characters of
+/// [`BASE20_CHARACTER_SET`] (34.6 bits), shown as `XXXX-XXXX`. A user code is matched
+/// case-insensitively and without its dashes or spaces (see
+/// [`normalize_user_code`]); RFC 8628 §5.1 relies on its short lifetime and on the
+/// throttling of wrong entries rather than on its length. DOT's generator draws 8
+/// characters of base32hex instead, which includes vowels and `0`/`O`, `1`/`I`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct UserCodeGenerator;
 
 impl UserCodeGenerator {
-    /// Length of a generated user code.
+    /// Characters drawn for a user code (the dash not counted).
     pub const LENGTH: usize = 8;
 }
 
 impl Generator for UserCodeGenerator {
     fn generate(&self) -> String {
-        generate_token(Self::LENGTH, BASE32HEX_CHARACTER_SET.as_bytes())
+        let mut code = generate_token(Self::LENGTH, BASE20_CHARACTER_SET.as_bytes());
+        code.insert(Self::LENGTH / 2, '-');
+        code
     }
+}
+
+/// The form in which a user code is compared and stored (as a checksum): ASCII letters
+/// upper-cased, dashes and white space dropped — `wdjb-mjht`, `WDJB MJHT` and `WDJBMJHT`
+/// are one code. Applied both to the generated code and to what a user types, so a
+/// custom [`Generator`] may use any alphabet.
+pub fn normalize_user_code(code: &str) -> String {
+    code.chars()
+        .filter(|c| *c != '-' && !c.is_whitespace())
+        .map(|c| c.to_ascii_uppercase())
+        .collect()
 }
 
 /// The generators a provider uses: DOT's class-path settings
@@ -409,14 +429,25 @@ mod tests {
     }
 
     #[test]
-    fn user_codes_are_base32hex() {
+    fn user_codes_are_base20_in_two_groups() {
         for _ in 0..100 {
             let code = UserCodeGenerator.generate();
-            assert_eq!(code.len(), 8);
-            assert!(code
+            assert_eq!(code.len(), 9, "{code}");
+            assert_eq!(&code[4..5], "-", "{code}");
+            let plain = normalize_user_code(&code);
+            assert_eq!(plain.len(), 8);
+            assert!(plain
                 .bytes()
-                .all(|b| BASE32HEX_CHARACTER_SET.as_bytes().contains(&b)));
+                .all(|b| BASE20_CHARACTER_SET.as_bytes().contains(&b)));
         }
+    }
+
+    #[test]
+    fn user_codes_match_whatever_the_case_dashes_or_spaces() {
+        assert_eq!(normalize_user_code("wdjb-mjht"), "WDJBMJHT");
+        assert_eq!(normalize_user_code(" WDJB MJHT\n"), "WDJBMJHT");
+        assert_eq!(normalize_user_code("WDJBMJHT"), "WDJBMJHT");
+        assert_ne!(normalize_user_code("WDJB-MJHX"), "WDJBMJHT");
     }
 
     #[test]
@@ -483,7 +514,7 @@ mod tests {
         // Time-ordered by default: 8 + `_` + 40 (the 40 random characters of before).
         assert_eq!(g.access_token().len(), 49);
         assert_eq!(g.refresh_token().len(), 49);
-        assert_eq!(g.user_code().len(), 8);
+        assert_eq!(g.user_code().len(), 9);
 
         assert_eq!(g.client_secret(50).len(), 50);
 

@@ -17,18 +17,52 @@ fn secret() -> String {
     generate_token(40, UNICODE_ASCII_CHARACTER_SET.as_bytes())
 }
 
-/// Issues one of everything through the store; returns the plaintext values.
-async fn issue_everything<S: Store>(s: &S) -> Vec<String> {
+/// A device authorization through the provider's endpoint (RFC 8628 §3.1): the
+/// plaintext `device_code` and `user_code` it answered, and the user code as typed
+/// (normalized).
+async fn device_authorization<S: Store>(s: std::sync::Arc<S>) -> Vec<String> {
+    use tower::ServiceExt;
+    use tower_oauth_toolkit::provider::{Provider, StoreUsers};
+    let mut tv = NewApplication::new("tv", ClientType::Public, GrantType::DeviceCode);
+    tv.name = "TV".into();
+    s.create_application(tv).await.unwrap();
+    let provider = Provider::builder(
+        tower_oauth_toolkit::settings::Settings::default(),
+        s.clone(),
+        StoreUsers::new(s.clone()),
+    )
+    .secret_key(vec![7; 32])
+    .build()
+    .unwrap();
+    let req = http::Request::post("/device-authorization/")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(axum::body::Body::from("client_id=tv&scope=read"))
+        .unwrap();
+    let res = provider.router().oneshot(req).await.unwrap();
+    assert_eq!(res.status(), 200);
+    let body = http_body_util::BodyExt::collect(res.into_body())
+        .await
+        .unwrap()
+        .to_bytes();
+    let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    let device = v["device_code"].as_str().unwrap().to_owned();
+    let user_code = v["user_code"].as_str().unwrap().to_owned();
+    assert!(device.len() >= 40 && user_code.len() >= 8, "{v}");
+    let typed = tower_oauth_toolkit::generators::normalize_user_code(&user_code);
+    vec![device, user_code, typed]
+}
+
+/// Issues one of everything through the store (the device codes through the device
+/// authorization endpoint); returns the plaintext values.
+async fn issue_everything<S: Store>(s: std::sync::Arc<S>) -> Vec<String> {
     let now = Timestamp::now();
     let password = secret();
     let client_secret = secret();
     // Access and refresh tokens as the default generator makes them (time-ordered).
-    let (access, refresh, code, device, user_code) = (
+    let (access, refresh, code) = (
         TimeOrderedTokenGenerator::default().generate(),
         TimeOrderedTokenGenerator::default().generate(),
         secret(),
-        secret(),
-        "WDJB-MJHT".to_string(),
     );
     let u = s
         .create_user(NewUser {
@@ -88,17 +122,7 @@ async fn issue_everything<S: Store>(s: &S) -> Vec<String> {
     })
     .await
     .unwrap();
-    s.create_device_grant(NewDeviceGrant {
-        device_code_checksum: token_checksum(&device),
-        user_code_checksum: token_checksum(&user_code),
-        scope: "read".into(),
-        interval: 5,
-        expires: now.add_secs(1800),
-        client_id: "client".into(),
-        created: now,
-    })
-    .await
-    .unwrap();
+    let device = device_authorization(s.clone()).await;
     // The checksums themselves must be findable (the test would pass vacuously otherwise).
     assert!(s
         .find_access_token(&token_checksum(&access))
@@ -108,7 +132,7 @@ async fn issue_everything<S: Store>(s: &S) -> Vec<String> {
     // The random parts of the time-ordered tokens on their own, too (their time
     // prefix is not secret).
     let (access_random, refresh_random) = (access[9..].to_owned(), refresh[9..].to_owned());
-    vec![
+    let mut all = vec![
         password,
         client_secret,
         access,
@@ -116,9 +140,9 @@ async fn issue_everything<S: Store>(s: &S) -> Vec<String> {
         access_random,
         refresh_random,
         code,
-        device,
-        user_code,
-    ]
+    ];
+    all.extend(device);
+    all
 }
 
 fn assert_absent(haystack: &str, secrets: &[String], place: &str) {
@@ -134,7 +158,7 @@ fn assert_absent(haystack: &str, secrets: &[String], place: &str) {
 async fn sqlite_file_holds_no_plaintext_secret() {
     use sqlx::{Connection, Row};
     let (store, dir) = common::sqlite_store().await;
-    let secrets = issue_everything(&store).await;
+    let secrets = issue_everything(std::sync::Arc::new(store)).await;
     let path = dir.path().join("test.db");
     let url = format!("sqlite://{}", path.display());
     let mut c = sqlx::SqliteConnection::connect(&url).await.unwrap();
@@ -188,7 +212,7 @@ async fn postgres_tables_hold_no_plaintext_secret() {
     let Some((store, url, schema)) = common::postgres_store_in_schema().await else {
         return;
     };
-    let secrets = issue_everything(&store).await;
+    let secrets = issue_everything(std::sync::Arc::new(store)).await;
     let mut c = sqlx::PgConnection::connect(&url).await.unwrap();
     let columns = sqlx::query(
         "SELECT table_name::text, column_name::text FROM information_schema.columns \

@@ -3,6 +3,8 @@
 //! endpoint, the demo API called with it, and a graceful stop on SIGTERM.
 #![cfg(all(feature = "cli", unix))]
 
+mod common;
+
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -573,6 +575,110 @@ async fn failed_sign_ins_are_throttled_per_address() {
             .contains("Too many"),
         "{v}"
     );
+    stop_serve(&db, server);
+}
+
+/// The device flow on `serve` as a user sets it up: `createapplication public
+/// device-code`, the device authorization endpoint, the metadata naming it; and wrong
+/// user codes locking the client address (another user at the same address is refused
+/// too, the right code included).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_device_flow_on_serve_locks_an_address_after_wrong_codes() {
+    let db = Db::new();
+    for (user, pw) in [("alice", "alice-password"), ("bob", "bob-password-1")] {
+        let out = db.run(&["createuser", user, "--password", pw]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+    }
+    let out = db.run(&[
+        "createapplication",
+        "public",
+        "device-code",
+        "--client-id",
+        "tv",
+        "--name",
+        "TV",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let (server, base) = start_serve(
+        &db,
+        &[],
+        &[("OAUTH2_PROVIDER_DEVICE_USER_CODE_FAILURE_LIMIT", "1")],
+    )
+    .await;
+    let http = reqwest::Client::new();
+    let meta: serde_json::Value = http
+        .get(format!("{base}/o/.well-known/oauth-authorization-server"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        meta["device_authorization_endpoint"],
+        format!("{base}/o/device-authorization/")
+    );
+    let res = http
+        .post(format!("{base}/o/device-authorization/"))
+        .form(&[("client_id", "tv"), ("scope", "read")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let v: serde_json::Value = res.json().await.unwrap();
+    let user_code = v["user_code"].as_str().unwrap().to_owned();
+    assert_eq!(v["verification_uri"], format!("{base}/o/device/"));
+
+    // Signs in at the device page; returns the browser and the form's CSRF token.
+    let sign_in = |user: &'static str, pw: &'static str| {
+        let base = base.clone();
+        async move {
+            let browser = reqwest::Client::builder()
+                .cookie_store(true)
+                .build()
+                .unwrap();
+            // Redirects are followed: the device page sends the visitor to the login page.
+            let login = browser
+                .get(format!("{base}/o/device/"))
+                .send()
+                .await
+                .unwrap();
+            let login_url = login.url().clone();
+            assert!(login_url.path().ends_with("/o/login/"), "{login_url}");
+            let page = login.text().await.unwrap();
+            let mut form = common::html::hidden_fields(&page);
+            form.push(("username".into(), user.into()));
+            form.push(("password".into(), pw.into()));
+            let back = browser.post(login_url).form(&form).send().await.unwrap();
+            assert_eq!(back.url().path(), "/o/device/");
+            let page = back.text().await.unwrap();
+            let csrf = common::html::hidden(&page, "csrfmiddlewaretoken").expect("CSRF token");
+            (browser, csrf)
+        }
+    };
+    let (alice, csrf) = sign_in("alice", "alice-password").await;
+    let res = alice
+        .post(format!("{base}/o/device/"))
+        .form(&[
+            ("csrfmiddlewaretoken", csrf.as_str()),
+            ("user_code", "BBBB-BBBB"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400, "a wrong code");
+    let (bob, csrf) = sign_in("bob", "bob-password-1").await;
+    let res = bob
+        .post(format!("{base}/o/device/"))
+        .form(&[
+            ("csrfmiddlewaretoken", csrf.as_str()),
+            ("user_code", user_code.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 429, "the address is locked for bob too");
+    assert!(res.headers().contains_key("retry-after"));
     stop_serve(&db, server);
 }
 

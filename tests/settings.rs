@@ -80,6 +80,7 @@ mod defaults {
         oauth_device_verification_uri: "OAUTH_DEVICE_VERIFICATION_URI" => (none);
         oauth_device_verification_uri_complete: "OAUTH_DEVICE_VERIFICATION_URI_COMPLETE" => (none);
         device_flow_interval: "DEVICE_FLOW_INTERVAL" => (5);
+        device_code_expire_seconds: "DEVICE_CODE_EXPIRE_SECONDS" => (1800);
         pkce_required: "PKCE_REQUIRED" => (true);
         require_form_encoded_request_body: "REQUIRE_FORM_ENCODED_REQUEST_BODY" => (false);
         compliant_bcp_rfc9700_implicit_grant: "COMPLIANT_BCP_RFC9700_IMPLICIT_GRANT" => (false);
@@ -181,6 +182,7 @@ mod defaults {
         access_token_format: "ACCESS_TOKEN_FORMAT" => ("opaque");
         login_failure_limit: "LOGIN_FAILURE_LIMIT" => (5);
         client_auth_failure_limit: "CLIENT_AUTH_FAILURE_LIMIT" => (10);
+        device_user_code_failure_limit: "DEVICE_USER_CODE_FAILURE_LIMIT" => (5);
         failure_window_seconds: "FAILURE_WINDOW_SECONDS" => (900);
         lockout_seconds: "LOCKOUT_SECONDS" => (60);
         max_lockout_seconds: "MAX_LOCKOUT_SECONDS" => (3600);
@@ -642,8 +644,6 @@ fn jwt_access_tokens_need_a_signing_key() {
 fn settings_of_unimplemented_features_are_refused_unless_default() {
     let refused = Settings::from_toml_str(
         r#"
-        device_flow_interval = 10
-        oauth_device_verification_uri = "https://example.com/device"
         cimd_max_document_size = 1
         client_assertion_leeway = 5
         par_request_uri_lifetime_seconds = 30
@@ -656,14 +656,6 @@ fn settings_of_unimplemented_features_are_refused_unless_default() {
     let err = refused.validate().unwrap_err();
     let lines = issues(&err);
     for (setting, feature) in [
-        (
-            "DEVICE_FLOW_INTERVAL",
-            "the device authorization grant (RFC 8628)",
-        ),
-        (
-            "OAUTH_DEVICE_VERIFICATION_URI",
-            "the device authorization grant",
-        ),
         ("CIMD_MAX_DOCUMENT_SIZE", "client ID metadata documents"),
         (
             "CLIENT_ASSERTION_LEEWAY",
@@ -695,7 +687,6 @@ fn settings_of_unimplemented_features_are_refused_unless_default() {
     // The same settings written out at their defaults are fine.
     let defaults = Settings::from_toml_str(
         r#"
-        device_flow_interval = 5
         cimd_max_document_size = 16384
         write_scope = "write"
         "#,

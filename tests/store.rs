@@ -834,15 +834,86 @@ async fn device_grants<S: Store>(s: &S) {
         .unwrap()
         .unwrap();
     assert_eq!((now.status, now.user_id), (Authorized, Some(u.id)));
+    // Until the first poll, the last one is one interval before creation.
+    assert_eq!(d.last_checked, NOW.add_secs(-5));
     assert_eq!(
         s.touch_device_grant(d.id, NOW.add_secs(7)).await.unwrap(),
-        Some(NOW)
+        Some(NOW.add_secs(-5))
     );
     assert_eq!(
         s.touch_device_grant(d.id, NOW.add_secs(9)).await.unwrap(),
         Some(NOW.add_secs(7))
     );
     assert_eq!(s.touch_device_grant(424242, NOW).await.unwrap(), None);
+    // slow_down grows the interval, for good.
+    assert_eq!(s.slow_down_device_grant(d.id, 5).await.unwrap(), Some(10));
+    assert_eq!(s.slow_down_device_grant(d.id, 5).await.unwrap(), Some(15));
+    assert_eq!(s.slow_down_device_grant(424242, 5).await.unwrap(), None);
+    let grown = s
+        .find_device_grant(&token_checksum("device"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(grown.interval, 15);
+
+    // Redemption: once, with the tokens, and only while authorized.
+    let a = app(s, "tv-app").await;
+    let issued = s
+        .redeem_device_grant(
+            d.id,
+            pair("dev-at", "dev-rt", &a, Some(&u), NOW.add_secs(60), "fd"),
+        )
+        .await
+        .unwrap()
+        .expect("redeemed");
+    assert_eq!(issued.access.user_id, Some(u.id));
+    assert!(s
+        .find_access_token(&token_checksum("dev-at"))
+        .await
+        .unwrap()
+        .is_some());
+    assert!(s
+        .find_device_grant(&token_checksum("device"))
+        .await
+        .unwrap()
+        .is_none());
+    assert!(s
+        .redeem_device_grant(
+            d.id,
+            pair("dev-at2", "dev-rt2", &a, Some(&u), NOW.add_secs(60), "fd2")
+        )
+        .await
+        .unwrap()
+        .is_none());
+    assert!(
+        s.find_access_token(&token_checksum("dev-at2"))
+            .await
+            .unwrap()
+            .is_none(),
+        "nothing written for a lost redemption"
+    );
+    let pending = s
+        .create_device_grant(NewDeviceGrant {
+            device_code_checksum: token_checksum("device-2"),
+            user_code_checksum: token_checksum("EFGH5678"),
+            scope: "read".into(),
+            interval: 5,
+            expires: NOW.add_secs(1800),
+            client_id: "tv".into(),
+            created: NOW,
+        })
+        .await
+        .unwrap();
+    assert!(
+        s.redeem_device_grant(
+            pending.id,
+            pair("dev-at3", "dev-rt3", &a, Some(&u), NOW.add_secs(60), "fd3")
+        )
+        .await
+        .unwrap()
+        .is_none(),
+        "a pending grant is not redeemed"
+    );
 }
 
 /// Seeds one row of each cleanup category (orphans have their own test, as they need an

@@ -129,7 +129,8 @@ impl NewDeviceGrant {
             expires: self.expires,
             status: DeviceGrantStatus::AuthorizationPending,
             client_id: self.client_id,
-            last_checked: self.created,
+            // One interval before creation: the first poll is never too soon.
+            last_checked: self.created.add_secs(self.interval.saturating_neg()),
             created: self.created,
         }
     }

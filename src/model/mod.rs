@@ -696,7 +696,8 @@ pub struct DeviceGrant {
     pub status: DeviceGrantStatus,
     /// The client id (not a foreign key, as in DOT).
     pub client_id: String,
-    /// Last poll (for `slow_down`).
+    /// Last poll (for `slow_down`); until the first poll, one interval before `created`,
+    /// so that the first poll is never too soon.
     pub last_checked: Timestamp,
     /// Creation time.
     pub created: Timestamp,

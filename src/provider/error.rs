@@ -39,6 +39,13 @@ pub enum ErrorCode {
     RequestNotSupported,
     /// OIDC Core §3.1.2.6: the `request_uri` parameter is not supported.
     RequestUriNotSupported,
+    /// RFC 8628 §3.5: the user has not approved or denied the device yet; poll again.
+    AuthorizationPending,
+    /// RFC 8628 §3.5: still pending, and the device polls too fast: its interval grew
+    /// by 5 seconds (the answer carries the new one in `interval` and `Retry-After`).
+    SlowDown,
+    /// RFC 8628 §3.5: the device code expired; start a new device authorization.
+    ExpiredToken,
 }
 
 impl ErrorCode {
@@ -60,6 +67,9 @@ impl ErrorCode {
             ErrorCode::ConsentRequired => "consent_required",
             ErrorCode::RequestNotSupported => "request_not_supported",
             ErrorCode::RequestUriNotSupported => "request_uri_not_supported",
+            ErrorCode::AuthorizationPending => "authorization_pending",
+            ErrorCode::SlowDown => "slow_down",
+            ErrorCode::ExpiredToken => "expired_token",
         }
     }
 }
@@ -138,11 +148,16 @@ impl OAuthError {
     }
 
     /// The JSON body `{"error": …, "error_description": …}`, the description in RFC 6749
-    /// §5.2's character set (`description_chars`).
+    /// §5.2's character set (`description_chars`). A `slow_down` with a `Retry-After`
+    /// also carries it as `interval`, the device's new polling interval (RFC 8628 §3.5).
     pub fn to_json(&self) -> String {
         let description = description_chars(&self.description);
-        serde_json::json!({"error": self.code.as_str(), "error_description": description})
-            .to_string()
+        let mut body =
+            serde_json::json!({"error": self.code.as_str(), "error_description": description});
+        if let (ErrorCode::SlowDown, Some(interval)) = (self.code, self.retry_after) {
+            body["interval"] = interval.get().into();
+        }
+        body.to_string()
     }
 }
 

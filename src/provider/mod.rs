@@ -7,9 +7,11 @@
 //! | path | RFC | |
 //! |---|---|---|
 //! | `authorize/` | RFC 6749 §3.1, §4.1, §4.2 | GET shows login/consent, POST decides |
-//! | `token/` | RFC 6749 §3.2, §4.1.3, §4.3, §4.4, §6 | POST, form-encoded |
+//! | `token/` | RFC 6749 §3.2, §4.1.3, §4.3, §4.4, §6; RFC 8628 §3.4 | POST, form-encoded |
 //! | `revoke_token/` | RFC 7009 | POST |
 //! | `introspect/` | RFC 7662 | GET and POST |
+//! | `device-authorization/` | RFC 8628 §3.1 | POST, form-encoded: a device asks for a device code and a user code |
+//! | `device/` | RFC 8628 §3.3 | GET and POST: the user types the code and approves (login required) |
 //! | `login/` | — | the built-in login page (when the host has no session of its own) |
 //! | `userinfo/` | OIDC Core §5.3 | GET and POST, Bearer token with `openid` (OIDC on) |
 //! | `logout/` | OIDC RP-Initiated Logout 1.0 | when `OIDC_RP_INITIATED_LOGOUT_ENABLED` |
@@ -50,6 +52,7 @@
 
 pub mod authorize;
 pub mod client_auth;
+pub mod device;
 pub mod error;
 pub mod grants;
 pub mod introspect;
@@ -255,6 +258,14 @@ impl<S: Store, U: UserAuthenticator> Provider<S, U> {
                 get(oidc::userinfo::userinfo_get::<S, U>)
                     .post(oidc::userinfo::userinfo_post::<S, U>)
                     .options(oidc::userinfo::userinfo_preflight::<S, U>),
+            )
+            .route(
+                "/device-authorization/",
+                post(device::device_authorization::<S, U>),
+            )
+            .route(
+                "/device/",
+                get(device::device_get::<S, U>).post(device::device_post::<S, U>),
             )
             .route(
                 "/logout/",

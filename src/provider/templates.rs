@@ -1,5 +1,6 @@
 //! The HTML pages of the provider: `login.html`, `authorize.html` (the consent page),
-//! `logout.html` (OIDC RP-initiated logout) and `error.html`, all extending `base.html`.
+//! `logout.html` (OIDC RP-initiated logout), `error.html`, and the device pages
+//! `device.html`, `device_confirm.html`, `device_done.html`, all extending `base.html`.
 //!
 //! The built-in templates are compiled into the crate. A directory given to
 //! [`ProviderBuilder::template_dir`](super::ProviderBuilder::template_dir) is read once,
@@ -20,11 +21,16 @@
 //! | `authorize.html` | `action`, `csrf_token`, `application` (`name`, `client_id`), `user` (`username`), `scopes` (list of `name`, `description`), `fields` (list of `name`, `value`: the authorization request, to post back as hidden inputs) |
 //! | `logout.html` | `signed_out` (false: the confirmation form; true: the "you are signed out" page), `action`, `csrf_token`, `application` (`name`, `client_id`; or none), `user` (`username`; or none), `fields` (list of `name`, `value`: the logout request, to post back as hidden inputs) |
 //! | `error.html` | `status` (HTTP status code), `title`, `description`, `error` (an OAuth error code or none) |
+//! | `device.html` | `action`, `csrf_token`, `user` (`username`), `user_code` (to prefill), `error` (a message or none) |
+//! | `device_confirm.html` | `action`, `csrf_token`, `user` (`username`), `application` (`name`, `client_id`), `scopes` (list of `name`, `description`), `user_code` |
+//! | `device_done.html` | `approved` (true or false), `application` (`name`, `client_id`), `user` (`username`) |
 //!
 //! A login form must post `username`, `password`, `csrfmiddlewaretoken` and `next`; a
 //! consent form must post every entry of `fields`, `csrfmiddlewaretoken`, and a button
 //! named `allow` to approve (anything else denies). A logout confirmation form likewise
 //! posts `fields`, `csrfmiddlewaretoken` and `allow` to sign out (`deny` stays signed in).
+//! The device form posts `user_code` and `csrfmiddlewaretoken`; the device confirmation
+//! posts them again with `action` = `accept` or `deny`.
 
 use std::fmt;
 use std::path::Path;
@@ -40,6 +46,15 @@ const BUILT_IN: &[(&str, &str)] = &[
     ("authorize.html", include_str!("templates/authorize.html")),
     ("error.html", include_str!("templates/error.html")),
     ("logout.html", include_str!("templates/logout.html")),
+    ("device.html", include_str!("templates/device.html")),
+    (
+        "device_confirm.html",
+        include_str!("templates/device_confirm.html"),
+    ),
+    (
+        "device_done.html",
+        include_str!("templates/device_done.html"),
+    ),
 ];
 
 /// The provider's compiled templates. Built once, when the provider is built.
@@ -120,6 +135,23 @@ impl Templates {
                 "logout.html",
                 json!({"signed_out": true, "action": "./", "csrf_token": "",
                        "application": null, "user": null, "fields": []}),
+            ),
+            (
+                "device.html",
+                json!({"action": "./", "csrf_token": "t", "user": {"username": "u"},
+                       "user_code": "WDJB-MJHT", "error": "e"}),
+            ),
+            (
+                "device_confirm.html",
+                json!({"action": "./", "csrf_token": "t", "user": {"username": "u"},
+                       "application": {"name": "App", "client_id": "x"},
+                       "scopes": [{"name": "read", "description": "Reading scope"}],
+                       "user_code": "WDJB-MJHT"}),
+            ),
+            (
+                "device_done.html",
+                json!({"approved": true, "application": {"name": "App", "client_id": "x"},
+                       "user": {"username": "u"}}),
             ),
         ];
         for (name, ctx) in samples {

@@ -1,17 +1,23 @@
 //! Throttling of credential guessing: failed sign-ins (the login page and the password
 //! grant) per username and per client address, failed client authentication per client
-//! id.
+//! id, and wrong device user codes (RFC 8628 §5.1: a user code has little entropy) per
+//! signed-in user and per client address.
 //!
 //! Each key counts its failures within a window (`FAILURE_WINDOW_SECONDS`, default
 //! 15 min, counted from the first failure). Once a key reaches its limit
-//! (`LOGIN_FAILURE_LIMIT`, default 5; `CLIENT_AUTH_FAILURE_LIMIT`, default 10) it is
+//! (`LOGIN_FAILURE_LIMIT`, default 5; `CLIENT_AUTH_FAILURE_LIMIT`, default 10;
+//! `DEVICE_USER_CODE_FAILURE_LIMIT`, default 5) it is
 //! **locked**: attempts are refused before any password is checked — the right password
 //! included — for `LOCKOUT_SECONDS` (default 60), doubling with every further failure up
 //! to `MAX_LOCKOUT_SECONDS` (default 1 h). A success forgets the username's or client's
 //! failures (not the address's: an attacker must not reset its count with an account of
 //! its own). A limit of 0 turns that throttle off.
 //!
-//! The login page says so (429, with the wait), the password grant answers
+//! Wrong user codes count per user rather than per session cookie: a user who signs in
+//! again gets a new session, not a new count. A user code that was right stops nobody's
+//! count (an attacker must not reset it with a code of their own).
+//!
+//! The login page and the device page say so (429, with the wait), the password grant answers
 //! `invalid_grant` and the client authentication `invalid_client`, both with a
 //! `Retry-After` header. The state is in memory, per process (bounded: the least recently
 //! used keys go first); several replicas each count their own.
@@ -49,6 +55,7 @@ struct Failures {
 struct Limits {
     login: u32,
     client: u32,
+    user_code: u32,
     window: Duration,
     lockout: Duration,
     max_lockout: Duration,
@@ -61,6 +68,9 @@ pub(crate) struct Throttle {
     users: Cache<String, Failures>,
     addresses: Cache<IpAddr, Failures>,
     clients: Cache<String, Failures>,
+    /// Wrong device user codes, per user id and per address.
+    code_users: Cache<i64, Failures>,
+    code_addresses: Cache<IpAddr, Failures>,
 }
 
 impl std::fmt::Debug for Throttle {
@@ -99,6 +109,7 @@ impl Throttle {
         let limits = Limits {
             login: settings.login_failure_limit,
             client: settings.client_auth_failure_limit,
+            user_code: settings.device_user_code_failure_limit,
             window: settings.failure_window_seconds,
             lockout: settings.lockout_seconds,
             max_lockout: settings.max_lockout_seconds.max(settings.lockout_seconds),
@@ -108,6 +119,38 @@ impl Throttle {
             users: cache(&limits),
             addresses: cache(&limits),
             clients: cache(&limits),
+            code_users: cache(&limits),
+            code_addresses: cache(&limits),
+        }
+    }
+
+    /// Refused now: `Some` while the user or the address may not try another user code.
+    pub(crate) async fn user_code_locked(
+        &self,
+        user_id: i64,
+        addr: Option<IpAddr>,
+    ) -> Option<Locked> {
+        if self.limits.user_code == 0 {
+            return None;
+        }
+        let now = Instant::now();
+        let user = locked(self.code_users.get(&user_id).await, now);
+        let address = match addr {
+            Some(a) => locked(self.code_addresses.get(&a).await, now),
+            None => None,
+        };
+        longest(user, address)
+    }
+
+    /// A wrong user code typed by `user_id` from `addr`.
+    pub(crate) async fn user_code_failed(&self, user_id: i64, addr: Option<IpAddr>) {
+        let (limit, limits) = (self.limits.user_code, self.limits);
+        if limit == 0 {
+            return;
+        }
+        fail(&self.code_users, user_id, limit, limits).await;
+        if let Some(a) = addr {
+            fail(&self.code_addresses, a, limit, limits).await;
         }
     }
 
@@ -244,6 +287,7 @@ mod tests {
         Throttle::new(&Settings {
             login_failure_limit: login,
             client_auth_failure_limit: login,
+            device_user_code_failure_limit: login,
             lockout_seconds: Duration::from_millis(lockout_ms),
             max_lockout_seconds: Duration::from_millis(lockout_ms * 4),
             ..Settings::default()
@@ -279,6 +323,26 @@ mod tests {
         t.login_succeeded("alice").await;
         assert!(t.login_locked("alice", None).await.is_none());
         assert!(t.login_locked("alice", Some(ip)).await.is_some());
+    }
+
+    #[tokio::test]
+    async fn wrong_user_codes_lock_the_user_and_the_address() {
+        let t = throttle(2, 10_000);
+        let ip: IpAddr = "192.0.2.7".parse().unwrap();
+        t.user_code_failed(1, Some(ip)).await;
+        assert_eq!(t.user_code_locked(1, Some(ip)).await, None, "1 of 2");
+        t.user_code_failed(1, Some(ip)).await;
+        assert!(t.user_code_locked(1, None).await.is_some(), "the user");
+        assert!(
+            t.user_code_locked(2, Some(ip)).await.is_some(),
+            "the address"
+        );
+        assert!(
+            t.user_code_locked(2, None).await.is_none(),
+            "another user elsewhere"
+        );
+        // Sign-ins are counted apart.
+        assert!(t.login_locked("alice", Some(ip)).await.is_none());
     }
 
     #[tokio::test]

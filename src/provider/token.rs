@@ -63,10 +63,8 @@ async fn token_request<S: Store, U: UserAuthenticator>(
     check_form(headers)?;
     let params = Params::parse(body);
     let grant_type = params.require("grant_type")?;
-    let kind = match GrantKind::parse(grant_type) {
-        // The device code grant is known (`grants::allows`) but not served here yet.
-        None | Some(GrantKind::DeviceCode) => return Err(grants::unsupported(grant_type)),
-        Some(kind) => kind,
+    let Some(kind) = GrantKind::parse(grant_type) else {
+        return Err(grants::unsupported(grant_type));
     };
     let app = client_auth::authenticate(inner, headers, &params).await?;
     *app_out = Some(app.clone());
@@ -100,7 +98,7 @@ async fn token_request<S: Store, U: UserAuthenticator>(
         GrantKind::ClientCredentials => grants::client_credentials::grant(&ctx).await,
         GrantKind::Password => grants::password::grant(&ctx).await,
         GrantKind::RefreshToken => grants::refresh_token::grant(&ctx).await,
-        GrantKind::DeviceCode => Err(grants::unsupported(kind.as_str())),
+        GrantKind::DeviceCode => grants::device_code::grant(&ctx).await,
     }
 }
 

@@ -157,6 +157,9 @@ settings! {
     OAUTH_DEVICE_VERIFICATION_URI_COMPLETE / oauth_device_verification_uri_complete: Option<String> = None, OptText;
     /// Polling interval advertised to devices.
     DEVICE_FLOW_INTERVAL / device_flow_interval: Duration = secs(5), Seconds;
+    /// Not DOT (oauthlib's fixed default): how long a device code and its user code
+    /// stay valid, `expires_in` of the device authorization response.
+    DEVICE_CODE_EXPIRE_SECONDS / device_code_expire_seconds: Duration = secs(1800), Seconds;
 
     // ---- Request handling ----------------------------------------------------
     /// Require PKCE (RFC 7636) for the authorization code grant.
@@ -356,6 +359,10 @@ settings! {
     /// Failed client authentications per client id within FAILURE_WINDOW_SECONDS
     /// before the client is locked out; 0 turns the throttle off.
     CLIENT_AUTH_FAILURE_LIMIT / client_auth_failure_limit: u32 = 10, Plain<u32>;
+    /// Wrong user codes typed on the device verification page (RFC 8628 §5.1) per
+    /// signed-in user and per client address within FAILURE_WINDOW_SECONDS before
+    /// further tries are refused; 0 turns the throttle off.
+    DEVICE_USER_CODE_FAILURE_LIMIT / device_user_code_failure_limit: u32 = 5, Plain<u32>;
     /// How long failures are counted, from the first one.
     FAILURE_WINDOW_SECONDS / failure_window_seconds: Duration = secs(900), Seconds;
     /// The first lockout; each further failure doubles it.
@@ -443,18 +450,6 @@ pub(super) const NOT_IMPLEMENTED_YET: &[(&str, &str)] = &[
     (
         "WRITE_SCOPE",
         "DOT's ReadWriteScopedResourceView (use the resource side's scope policies)",
-    ),
-    (
-        "OAUTH_DEVICE_VERIFICATION_URI",
-        "the device authorization grant (RFC 8628)",
-    ),
-    (
-        "OAUTH_DEVICE_VERIFICATION_URI_COMPLETE",
-        "the device authorization grant (RFC 8628)",
-    ),
-    (
-        "DEVICE_FLOW_INTERVAL",
-        "the device authorization grant (RFC 8628)",
     ),
     (
         "DCR_REGISTRATION_SCOPE",

@@ -73,10 +73,45 @@ impl Settings {
                 self.authorization_code_expire_seconds,
             ),
             ("ID_TOKEN_EXPIRE_SECONDS", self.id_token_expire_seconds),
+            (
+                "DEVICE_CODE_EXPIRE_SECONDS",
+                self.device_code_expire_seconds,
+            ),
         ] {
             if value.is_zero() {
                 issue(setting, "must be greater than 0".into());
             }
+        }
+        // The device flow's URLs are shown to users: absolute http(s) URLs.
+        for (setting, value) in [
+            (
+                "OAUTH_DEVICE_VERIFICATION_URI",
+                &self.oauth_device_verification_uri,
+            ),
+            (
+                "OAUTH_DEVICE_VERIFICATION_URI_COMPLETE",
+                &self.oauth_device_verification_uri_complete,
+            ),
+        ] {
+            let Some(value) = value else { continue };
+            let sample = value.replace("{user_code}", "WDJB-MJHT");
+            match url::Url::parse(&sample) {
+                Ok(u) if matches!(u.scheme(), "http" | "https") => {}
+                _ => issue(
+                    setting,
+                    format!("is {value:?}, which is not an absolute http or https URL"),
+                ),
+            }
+        }
+        if self
+            .oauth_device_verification_uri_complete
+            .as_ref()
+            .is_some_and(|v| !v.contains("{user_code}"))
+        {
+            issue(
+                "OAUTH_DEVICE_VERIFICATION_URI_COMPLETE",
+                "must contain {user_code}, where the user code goes".into(),
+            );
         }
         if self.clear_expired_tokens_batch_size == 0 {
             issue(

@@ -364,12 +364,28 @@ pub trait Store: Send + Sync + 'static {
         to: DeviceGrantStatus,
         user_id: Option<i64>,
     ) -> impl Future<Output = StoreResult<bool>> + Send;
-    /// Records a poll; returns the previous `last_checked`.
+    /// Records a poll; returns the previous `last_checked` (`None`: no such grant).
+    /// Concurrent polls of one grant are serialized: each sees the one before it.
     fn touch_device_grant(
         &self,
         id: i64,
         now: Timestamp,
     ) -> impl Future<Output = StoreResult<Option<Timestamp>>> + Send;
+    /// Raises a grant's polling interval by `step` seconds (RFC 8628 §3.5 `slow_down`);
+    /// returns the new interval (`None`: no such grant).
+    fn slow_down_device_grant(
+        &self,
+        id: i64,
+        step: i64,
+    ) -> impl Future<Output = StoreResult<Option<i64>>> + Send;
+    /// Redeems an approved device grant: deletes it (only while its status is
+    /// `authorized`) and writes `tokens`, in one transaction. `None` (nothing written)
+    /// when it was not there to redeem — a concurrent poll redeemed it first.
+    fn redeem_device_grant(
+        &self,
+        id: i64,
+        tokens: IssueTokens,
+    ) -> impl Future<Output = StoreResult<Option<IssuedTokens>>> + Send;
 
     // ----- cleanup -----
 

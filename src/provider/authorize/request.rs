@@ -351,6 +351,34 @@ pub(crate) fn known_response_type(settings: &Settings, raw: &str) -> Option<Resp
     ResponseType::parse(raw).filter(|rt| settings.oidc_enabled || !rt.is_oidc())
 }
 
+/// The response types the authorization endpoint accepts with `settings`, as the
+/// metadata documents advertise them: each listed in its setting
+/// (`OAUTH2_RESPONSE_TYPES_SUPPORTED`, or `OIDC_RESPONSE_TYPES_SUPPORTED` for the OIDC
+/// ones, which also need `OIDC_ENABLED`), less the implicit ones while
+/// `COMPLIANT_BCP_RFC9700_IMPLICIT_GRANT` is on — the same rules as [`check_request`].
+pub(crate) fn response_types_enabled(settings: &Settings) -> Vec<&'static str> {
+    let mut out = Vec::new();
+    let candidates = settings
+        .oauth2_response_types_supported
+        .iter()
+        .chain(&settings.oidc_response_types_supported);
+    for raw in candidates {
+        let Some(rt) = known_response_type(settings, raw) else {
+            continue;
+        };
+        let list = if rt.is_oidc() {
+            &settings.oidc_response_types_supported
+        } else {
+            &settings.oauth2_response_types_supported
+        };
+        let gated = rt.is_implicit() && settings.compliant_bcp_rfc9700_implicit_grant;
+        if listed(list, rt) && !gated && !out.contains(&rt.as_str()) {
+            out.push(rt.as_str());
+        }
+    }
+    out
+}
+
 /// Whether `list` (a `*_RESPONSE_TYPES_SUPPORTED` setting) holds `rt`, compared as sets.
 fn listed(list: &[String], rt: ResponseType) -> bool {
     list.iter().any(|t| ResponseType::parse(t) == Some(rt))

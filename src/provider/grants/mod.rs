@@ -14,6 +14,7 @@
 
 pub mod authorization_code;
 pub mod client_credentials;
+pub mod device_code;
 pub mod password;
 pub mod refresh_token;
 
@@ -42,8 +43,7 @@ pub(crate) enum GrantKind {
     ClientCredentials,
     /// `refresh_token` (RFC 6749 §6).
     RefreshToken,
-    /// `urn:ietf:params:oauth:grant-type:device_code` (RFC 8628 §3.4): recognised by
-    /// [`allows`], not served by the token endpoint yet.
+    /// `urn:ietf:params:oauth:grant-type:device_code` (RFC 8628 §3.4).
     DeviceCode,
 }
 
@@ -70,6 +70,28 @@ impl GrantKind {
             GrantKind::DeviceCode => "urn:ietf:params:oauth:grant-type:device_code",
         }
     }
+}
+
+/// The grant types this server serves with `settings`, as the metadata documents
+/// advertise them: the entries of `OAUTH2_GRANT_TYPES_SUPPORTED` that the token endpoint
+/// (or, for `implicit`, the authorization endpoint) accepts — not `password` while
+/// `COMPLIANT_BCP_RFC9700_PASSWORD_GRANT` is on, `implicit` only while an implicit
+/// response type is enabled, nothing this crate does not know.
+pub(crate) fn grant_types_enabled(settings: &Settings) -> Vec<&str> {
+    use crate::provider::authorize::request::{response_types_enabled, ResponseType};
+    let implicit = response_types_enabled(settings)
+        .iter()
+        .any(|rt| ResponseType::parse(rt).is_some_and(ResponseType::is_implicit));
+    settings
+        .oauth2_grant_types_supported
+        .iter()
+        .map(String::as_str)
+        .filter(|g| match GrantKind::parse(g) {
+            Some(GrantKind::Password) => !settings.compliant_bcp_rfc9700_password_grant,
+            Some(_) => true,
+            None => *g == "implicit" && implicit,
+        })
+        .collect()
 }
 
 /// `unsupported_grant_type` for a `grant_type` the token endpoint does not serve.
@@ -253,6 +275,11 @@ impl Minter {
             jwt: Some(jwt),
             generators: crate::generators::Generators::default(),
         }
+    }
+
+    /// A new device-flow user code, as shown to the user.
+    pub(crate) fn user_code(&self) -> String {
+        self.generators.user_code()
     }
 
     /// The same minter with other token generators.

@@ -15,7 +15,9 @@ use axum::response::{IntoResponse, Response};
 use http::{header, HeaderValue, StatusCode};
 use serde_json::{json, Map, Value};
 
+use crate::provider::authorize::request::response_types_enabled;
 use crate::provider::error::json_response;
+use crate::provider::grants;
 use crate::provider::users::UserAuthenticator;
 use crate::provider::Provider;
 use crate::settings::Settings;
@@ -93,9 +95,9 @@ pub(crate) async fn openid_configuration<S: Store, U: UserAuthenticator>(
         "revocation_endpoint": format!("{base}/revoke_token/"),
         "introspection_endpoint": format!("{base}/introspect/"),
         "scopes_supported": inner.scopes.all_scopes().keys().collect::<Vec<_>>(),
-        "response_types_supported": s.oidc_response_types_supported,
+        "response_types_supported": response_types_enabled(s),
         "response_modes_supported": ["query", "fragment"],
-        "grant_types_supported": s.oauth2_grant_types_supported,
+        "grant_types_supported": grants::grant_types_enabled(s),
         "subject_types_supported": s.oidc_subject_types_supported,
         "id_token_signing_alg_values_supported": algs,
         "token_endpoint_auth_methods_supported": s.oidc_token_endpoint_auth_methods_supported,
@@ -112,6 +114,7 @@ pub(crate) async fn openid_configuration<S: Store, U: UserAuthenticator>(
             format!("{base}/logout/").into(),
         );
     }
+    device_endpoint(s, &base, &mut m);
     if s.compliant_bcp_rfc9700_authz_response_iss {
         m.insert(
             "authorization_response_iss_parameter_supported".into(),
@@ -119,6 +122,18 @@ pub(crate) async fn openid_configuration<S: Store, U: UserAuthenticator>(
         );
     }
     json_response(StatusCode::OK, Value::Object(m).to_string())
+}
+
+/// RFC 8628 §4: `device_authorization_endpoint`, while the device-code grant is
+/// advertised.
+fn device_endpoint(s: &Settings, base: &str, m: &mut Map<String, Value>) {
+    let device = crate::model::GrantType::DeviceCode.as_str();
+    if grants::grant_types_enabled(s).contains(&device) {
+        m.insert(
+            "device_authorization_endpoint".into(),
+            format!("{base}/device-authorization/").into(),
+        );
+    }
 }
 
 fn code_challenge_methods(s: &Settings) -> Vec<&'static str> {
@@ -150,11 +165,6 @@ pub(crate) async fn oauth_metadata<S: Store, U: UserAuthenticator>(
     let s = &*inner.settings;
     let base = base_url(s, inner.issuer.as_ref(), &parts);
     let issuer = super::issuer(s, inner.issuer.as_ref(), &parts);
-    let response_types = if inner.oidc.is_some() {
-        &s.oidc_response_types_supported
-    } else {
-        &s.oauth2_response_types_supported
-    };
     let mut m: Map<String, Value> = json!({
         "issuer": issuer,
         "authorization_endpoint": format!("{base}/authorize/"),
@@ -162,8 +172,8 @@ pub(crate) async fn oauth_metadata<S: Store, U: UserAuthenticator>(
         "revocation_endpoint": format!("{base}/revoke_token/"),
         "introspection_endpoint": format!("{base}/introspect/"),
         "scopes_supported": inner.scopes.all_scopes().keys().collect::<Vec<_>>(),
-        "response_types_supported": response_types,
-        "grant_types_supported": s.oauth2_grant_types_supported,
+        "response_types_supported": response_types_enabled(s),
+        "grant_types_supported": grants::grant_types_enabled(s),
         "token_endpoint_auth_methods_supported": s.oauth2_token_endpoint_auth_methods_supported,
         "revocation_endpoint_auth_methods_supported": s.oauth2_token_endpoint_auth_methods_supported,
         "introspection_endpoint_auth_methods_supported": s.oauth2_token_endpoint_auth_methods_supported,
@@ -172,6 +182,7 @@ pub(crate) async fn oauth_metadata<S: Store, U: UserAuthenticator>(
     .as_object()
     .cloned()
     .unwrap_or_default();
+    device_endpoint(s, &base, &mut m);
     if inner.oidc.as_ref().is_some_and(|o| o.keys.is_some()) {
         m.insert(
             "jwks_uri".into(),

@@ -130,4 +130,34 @@ impl MemoryStore {
             .get_mut(&id)
             .map(|d| std::mem::replace(&mut d.last_checked, now)))
     }
+
+    pub(super) fn slow_down_device_grant_now(
+        &self,
+        id: i64,
+        step: i64,
+    ) -> StoreResult<Option<i64>> {
+        let mut s = self.lock();
+        Ok(s.devices.get_mut(&id).map(|d| {
+            d.interval = d.interval.saturating_add(step);
+            d.interval
+        }))
+    }
+
+    pub(super) fn redeem_device_grant_now(
+        &self,
+        id: i64,
+        tokens: IssueTokens,
+    ) -> StoreResult<Option<IssuedTokens>> {
+        let mut s = self.lock();
+        if !s
+            .devices
+            .get(&id)
+            .is_some_and(|d| d.status == DeviceGrantStatus::Authorized)
+        {
+            return Ok(None);
+        }
+        let issued = s.write_tokens(tokens)?;
+        s.devices.remove(&id);
+        Ok(Some(issued))
+    }
 }

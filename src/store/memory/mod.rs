@@ -438,6 +438,18 @@ impl Store for MemoryStore {
         self.touch_device_grant_now(id, now)
     }
 
+    async fn slow_down_device_grant(&self, id: i64, step: i64) -> StoreResult<Option<i64>> {
+        self.slow_down_device_grant_now(id, step)
+    }
+
+    async fn redeem_device_grant(
+        &self,
+        id: i64,
+        tokens: IssueTokens,
+    ) -> StoreResult<Option<IssuedTokens>> {
+        self.redeem_device_grant_now(id, tokens)
+    }
+
     async fn issue_tokens(&self, tokens: IssueTokens) -> StoreResult<IssuedTokens> {
         self.issue_tokens_now(tokens)
     }

@@ -537,6 +537,18 @@ impl Store for SqlStore {
         on_backend!(self, b => b.touch_device_grant(id, now).await)
     }
 
+    async fn slow_down_device_grant(&self, id: i64, step: i64) -> StoreResult<Option<i64>> {
+        on_backend!(self, b => b.slow_down_device_grant(id, step).await)
+    }
+
+    async fn redeem_device_grant(
+        &self,
+        id: i64,
+        tokens: IssueTokens,
+    ) -> StoreResult<Option<IssuedTokens>> {
+        on_backend!(self, b => b.redeem_device_grant(id, tokens).await)
+    }
+
     async fn count_expired(&self, step: CleanupStep, cutoff: Timestamp) -> StoreResult<u64> {
         on_backend!(self, b => b.count_expired(step, cutoff).await)
     }

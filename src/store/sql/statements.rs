@@ -255,7 +255,7 @@ macro_rules! insert_device {
     () => {
         "INSERT INTO oauth2_device_grant (device_code_checksum, \
      user_code_checksum, scope, poll_interval, expires, status, client_id, last_checked, \
-     created) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)"
+     created) VALUES ($1, $2, $3, $4, $5, $6, $7, $8 - $4, $8)"
     };
 }
 pub(crate) const INSERT_DEVICE: &str = concat!(insert_device!(), " RETURNING id");
@@ -279,6 +279,14 @@ pub(crate) const DEVICE_LAST_CHECKED: &str =
     "SELECT last_checked FROM oauth2_device_grant WHERE id = $1";
 pub(crate) const TOUCH_DEVICE: &str =
     "UPDATE oauth2_device_grant SET last_checked = $2 WHERE id = $1";
+/// PostgreSQL: the row lock serializes concurrent polls of one grant until COMMIT.
+pub(crate) const DEVICE_LAST_CHECKED_FOR_UPDATE: &str =
+    "SELECT last_checked FROM oauth2_device_grant WHERE id = $1 FOR UPDATE";
+pub(crate) const SLOW_DOWN_DEVICE: &str =
+    "UPDATE oauth2_device_grant SET poll_interval = poll_interval + $2 WHERE id = $1 \
+     RETURNING poll_interval";
+pub(crate) const REDEEM_DEVICE: &str =
+    "DELETE FROM oauth2_device_grant WHERE id = $1 AND status = 'authorized'";
 
 // ----- cleanup -----
 

@@ -169,7 +169,7 @@ impl PgStore {
         now: Timestamp,
     ) -> StoreResult<Option<Timestamp>> {
         let mut tx = self.begin().await?;
-        let prev: Option<Timestamp> = sqlx::query_scalar(q::DEVICE_LAST_CHECKED)
+        let prev: Option<Timestamp> = sqlx::query_scalar(q::DEVICE_LAST_CHECKED_FOR_UPDATE)
             .bind(id)
             .fetch_optional(&mut *tx)
             .await
@@ -184,5 +184,43 @@ impl PgStore {
         }
         tx.commit().await.map_err(db_err)?;
         Ok(prev)
+    }
+
+    pub(crate) async fn slow_down_device_grant(
+        &self,
+        id: i64,
+        step: i64,
+    ) -> StoreResult<Option<i64>> {
+        // `fetch_all`: the whole answer, so an error after the row is not lost.
+        let rows: Vec<i64> = sqlx::query_scalar(q::SLOW_DOWN_DEVICE)
+            .bind(id)
+            .bind(step)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)?;
+        Ok(rows.into_iter().next())
+    }
+
+    pub(crate) async fn redeem_device_grant(
+        &self,
+        id: i64,
+        tokens: IssueTokens,
+    ) -> StoreResult<Option<IssuedTokens>> {
+        let mut tx = self.begin().await?;
+        // The DELETE locks the row until COMMIT: a concurrent redemption waits, then
+        // finds nothing to delete.
+        let n = sqlx::query(q::REDEEM_DEVICE)
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?
+            .rows_affected();
+        if n == 0 {
+            tx.rollback().await.map_err(db_err)?;
+            return Ok(None);
+        }
+        let issued = write_tokens(&mut tx, tokens).await?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(Some(issued))
     }
 }

@@ -141,4 +141,29 @@ impl SqliteStore {
             })
             .await
     }
+
+    pub(crate) async fn slow_down_device_grant(
+        &self,
+        id: i64,
+        step: i64,
+    ) -> StoreResult<Option<i64>> {
+        self.engine
+            .write_one(move |c| optional(c, q::SLOW_DOWN_DEVICE, &[&id, &step], |r| r.get(0)))
+            .await
+    }
+
+    pub(crate) async fn redeem_device_grant(
+        &self,
+        id: i64,
+        tokens: IssueTokens,
+    ) -> StoreResult<Option<IssuedTokens>> {
+        self.engine
+            .write(move |c| {
+                if execute(c, q::REDEEM_DEVICE, &[&id])? == 0 {
+                    return Ok(None);
+                }
+                write_tokens(c, tokens).map(Some)
+            })
+            .await
+    }
 }
