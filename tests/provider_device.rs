@@ -574,6 +574,66 @@ async fn concurrent_polls_redeem_once(db: Db) {
     }
 }
 
+/// With OpenID Connect on, a device approved for `openid` gets a signed ID token for the
+/// approving user, with the client as its audience.
+async fn an_openid_device_gets_an_id_token(db: Db) {
+    let mut s = settings();
+    s.oidc_enabled = true;
+    s.oidc_rsa_private_key =
+        tower_oauth_toolkit::settings::Secret::new(include_str!("fixtures/rsa_private.pem"));
+    s.scopes
+        .insert("openid".into(), "OpenID Connect scope".into());
+    let Some(srv) = server(db, s).await else {
+        return;
+    };
+    let mut app = NewApplication::new("tv-oidc", ClientType::Public, GrantType::DeviceCode);
+    app.algorithm = Algorithm::Rs256;
+    srv.store.create_application(app).await.unwrap();
+    let (s, v, _) = device_authorization(
+        &srv,
+        None,
+        &[("client_id", "tv-oidc"), ("scope", "openid read")],
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    let device = v["device_code"].as_str().unwrap().to_owned();
+    let user_code = v["user_code"].as_str().unwrap().to_owned();
+    let user = User::signed_in(&srv).await;
+    let (s, page, _) = user.post(&[("user_code", &user_code)]).await;
+    assert_eq!(s, 200, "{page}");
+    let (s, page, _) = user
+        .post(&[("user_code", &user_code), ("action", "accept")])
+        .await;
+    assert_eq!(s, 200, "{page}");
+    let (s, v, _) = srv
+        .token(
+            None,
+            &[
+                ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
+                ("device_code", &device),
+                ("client_id", "tv-oidc"),
+            ],
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let id_token = v["id_token"].as_str().expect("an ID token for openid");
+    let key =
+        jsonwebtoken::DecodingKey::from_rsa_pem(include_bytes!("fixtures/rsa_public.pem")).unwrap();
+    let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
+    validation.set_audience(&["tv-oidc"]);
+    let claims = jsonwebtoken::decode::<Value>(id_token, &key, &validation)
+        .expect("signed by the provider's key, for the client")
+        .claims;
+    let alice = srv
+        .store
+        .find_user_by_username("alice")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(claims["sub"], alice.id.to_string(), "{claims}");
+    assert!(claims.get("nonce").is_none(), "{claims}");
+}
+
 /// Both metadata documents advertise the device endpoint and only grant types that the
 /// token endpoint serves: each advertised one is tried there with a client of its type
 /// and never answers `unsupported_grant_type`; the RFC 9700 gates take password and
@@ -678,5 +738,6 @@ on_both!(
     the_pages_keep_users_on_the_page,
     wrong_user_codes_are_throttled,
     concurrent_polls_redeem_once,
+    an_openid_device_gets_an_id_token,
     metadata_advertises_only_what_works,
 );
