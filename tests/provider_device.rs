@@ -9,7 +9,6 @@
 #[macro_use]
 mod common;
 
-use common::html::hidden_fields;
 use common::provider::*;
 
 use std::time::Duration;
@@ -100,18 +99,7 @@ impl User {
             .join(res.headers()["location"].to_str().unwrap())
             .unwrap();
         assert!(login.path().ends_with("/o/login/"), "{login}");
-        let page = browser
-            .get(login.clone())
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        let mut form = hidden_fields(&page);
-        form.push(("username".into(), "alice".into()));
-        form.push(("password".into(), "alice-password-1".into()));
-        let res = browser.post(login).form(&form).send().await.unwrap();
+        let res = sign_in_as_alice(&browser, login).await;
         assert_eq!(res.status(), 303);
         let back = res
             .url()

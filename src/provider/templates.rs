@@ -23,6 +23,7 @@
 //! | `error.html` | `status` (HTTP status code), `title`, `description`, `error` (an OAuth error code or none) |
 //! | `device.html` | `action`, `csrf_token`, `user` (`username`), `user_code` (to prefill), `error` (a message or none) |
 //! | `device_confirm.html` | `action`, `csrf_token`, `user` (`username`), `application` (`name`, `client_id`), `scopes` (list of `name`, `description`), `user_code` |
+//! | `scope_list.html` | `scopes` (list of `name`, `description`): included by `authorize.html` and `device_confirm.html` |
 //! | `device_done.html` | `approved` (true or false), `application` (`name`, `client_id`), `user` (`username`) |
 //!
 //! A login form must post `username`, `password`, `csrfmiddlewaretoken` and `next`; a
@@ -42,6 +43,7 @@ use serde_json::json;
 /// The built-in templates, by name.
 const BUILT_IN: &[(&str, &str)] = &[
     ("base.html", include_str!("templates/base.html")),
+    ("scope_list.html", include_str!("templates/scope_list.html")),
     ("login.html", include_str!("templates/login.html")),
     ("authorize.html", include_str!("templates/authorize.html")),
     ("error.html", include_str!("templates/error.html")),

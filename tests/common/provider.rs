@@ -323,6 +323,26 @@ pub fn err(v: &Value) -> &str {
     v["error"].as_str().unwrap_or("")
 }
 
+/// Fills in and posts the login form at `login_url` as alice; the answer (a redirect
+/// back to where the login was asked for).
+pub async fn sign_in_as_alice(
+    browser: &reqwest::Client,
+    login_url: reqwest::Url,
+) -> reqwest::Response {
+    let page = browser
+        .get(login_url.clone())
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let mut form = super::html::hidden_fields(&page);
+    form.push(("username".into(), "alice".into()));
+    form.push(("password".into(), "alice-password-1".into()));
+    browser.post(login_url).form(&form).send().await.unwrap()
+}
+
 impl Server {
     /// A browser (reqwest with a cookie jar) signing in as alice and approving the
     /// authorization request at `authorize_url`; returns the URL the provider redirects
@@ -338,18 +358,7 @@ impl Server {
         let res = browser.get(authorize_url).send().await.unwrap();
         let login_url = follow(&res);
         assert!(login_url.path().ends_with("/o/login/"), "{login_url}");
-        let page = browser
-            .get(login_url.clone())
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        let mut form = hidden_fields(&page);
-        form.push(("username".into(), "alice".into()));
-        form.push(("password".into(), "alice-password-1".into()));
-        let res = browser.post(login_url).form(&form).send().await.unwrap();
+        let res = sign_in_as_alice(&browser, login_url).await;
         let back = follow(&res);
         let consent = browser.get(back).send().await.unwrap();
         if consent.status().is_redirection() {

@@ -38,11 +38,10 @@
 //! with them in one store call. A redeem that finds the code used — a concurrent exchange
 //! between our read and our write — is the replay case.
 
-use super::{mint, response, GrantContext, Issue, TokenResponse};
+use super::{id_token_for, mint, response, GrantContext, Issue, TokenResponse};
 use crate::crypto::token_checksum;
 use crate::model::{Grant, Timestamp};
 use crate::provider::error::OAuthError;
-use crate::provider::oidc::id_token::IdTokenRequest;
 use crate::provider::pkce;
 use crate::provider::users::UserAuthenticator;
 use crate::scope::Scopes;
@@ -187,24 +186,8 @@ pub(crate) async fn grant<S: Store, U: UserAuthenticator>(
         },
     )?;
     // OIDC Core §3.1.3.3: an ID token when `openid` was granted.
-    let mut id_token = None;
-    if let Some(idt) = ctx.id_tokens.as_ref().filter(|idt| idt.wanted(app, &scope)) {
-        user.auth_time = grant.auth_time.or(user.auth_time);
-        let (jwt, row) = idt
-            .mint(IdTokenRequest {
-                app,
-                user: &user,
-                scopes: &scope,
-                nonce: Some(&grant.nonce),
-                access_token: Some(&minted.access),
-                code: None,
-                issuer: &idt.issuer,
-                now,
-            })
-            .await?;
-        minted.tokens.id_token = Some(row);
-        id_token = Some(jwt);
-    }
+    user.auth_time = grant.auth_time.or(user.auth_time);
+    let id_token = id_token_for(ctx, &scope, &user, Some(&grant.nonce), &mut minted).await?;
     match store.redeem_grant(grant.id, now, minted.tokens).await? {
         Some(issued) => Ok(TokenResponse {
             id_token,

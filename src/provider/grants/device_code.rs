@@ -34,11 +34,10 @@
 //! are issued, and an ID token when `openid` was granted and OpenID Connect is on (as
 //! for the authorization code grant).
 
-use super::{mint, response, GrantContext, Issue, TokenResponse};
+use super::{id_token_for, mint, response, GrantContext, Issue, TokenResponse};
 use crate::crypto::token_checksum;
 use crate::model::{DeviceGrant, DeviceGrantStatus, Timestamp};
 use crate::provider::error::{ErrorCode, OAuthError};
-use crate::provider::oidc::id_token::IdTokenRequest;
 use crate::provider::users::UserAuthenticator;
 use crate::scope::Scopes;
 use crate::store::Store;
@@ -165,23 +164,7 @@ pub(crate) async fn grant<S: Store, U: UserAuthenticator>(
             now,
         },
     )?;
-    let mut id_token = None;
-    if let Some(idt) = ctx.id_tokens.as_ref().filter(|idt| idt.wanted(app, &scope)) {
-        let (jwt, row) = idt
-            .mint(IdTokenRequest {
-                app,
-                user: &user,
-                scopes: &scope,
-                nonce: None,
-                access_token: Some(&minted.access),
-                code: None,
-                issuer: &idt.issuer,
-                now,
-            })
-            .await?;
-        minted.tokens.id_token = Some(row);
-        id_token = Some(jwt);
-    }
+    let id_token = id_token_for(ctx, &scope, &user, None, &mut minted).await?;
     match store.redeem_device_grant(grant.id, minted.tokens).await? {
         Some(issued) => {
             tracing::debug!(device_grant_id = grant.id, "device code redeemed");

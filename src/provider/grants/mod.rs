@@ -319,6 +319,39 @@ impl Minter {
     }
 }
 
+/// OIDC Core §3.1.3.3: an ID token for `user` when OpenID Connect is on and `openid` is in
+/// `scope` (for a client with a signing algorithm), added to `minted`'s writes; returns
+/// its JWT for the answer.
+pub(crate) async fn id_token_for<S, U>(
+    ctx: &GrantContext<'_, S, U>,
+    scope: &Scopes,
+    user: &crate::provider::users::AuthenticatedUser,
+    nonce: Option<&str>,
+    minted: &mut Minted,
+) -> Result<Option<String>, OAuthError> {
+    let Some(idt) = ctx
+        .id_tokens
+        .as_ref()
+        .filter(|idt| idt.wanted(ctx.app, scope))
+    else {
+        return Ok(None);
+    };
+    let (jwt, row) = idt
+        .mint(crate::provider::oidc::id_token::IdTokenRequest {
+            app: ctx.app,
+            user,
+            scopes: scope,
+            nonce,
+            access_token: Some(&minted.access),
+            code: None,
+            issuer: &idt.issuer,
+            now: ctx.now,
+        })
+        .await?;
+    minted.tokens.id_token = Some(row);
+    Ok(Some(jwt))
+}
+
 pub(crate) fn mint(minter: &Minter, issue: Issue<'_>) -> Result<Minted, OAuthError> {
     let settings = &*minter.settings;
     let (seed, refresh) = match issue.values {

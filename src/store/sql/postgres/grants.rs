@@ -91,12 +91,25 @@ impl PgStore {
         now: Timestamp,
         tokens: IssueTokens,
     ) -> StoreResult<Option<IssuedTokens>> {
-        let mut tx = self.begin().await?;
         // The UPDATE locks the grant row until COMMIT: a concurrent redemption (or
         // revoke_grant_tokens) waits, then sees used_at set.
-        let n = sqlx::query(q::MARK_GRANT_USED)
-            .bind(grant_id)
-            .bind(now)
+        self.redeem(
+            sqlx::query(q::MARK_GRANT_USED).bind(grant_id).bind(now),
+            tokens,
+        )
+        .await
+    }
+
+    /// Runs `claim` (a conditional write that locks the row it claims) and, when it
+    /// changed a row, writes `tokens` — in one transaction; `None` when there was nothing
+    /// to claim.
+    async fn redeem(
+        &self,
+        claim: sqlx::query::Query<'_, sqlx::Postgres, sqlx::postgres::PgArguments>,
+        tokens: IssueTokens,
+    ) -> StoreResult<Option<IssuedTokens>> {
+        let mut tx = self.begin().await?;
+        let n = claim
             .execute(&mut *tx)
             .await
             .map_err(db_err)?
@@ -206,21 +219,9 @@ impl PgStore {
         id: i64,
         tokens: IssueTokens,
     ) -> StoreResult<Option<IssuedTokens>> {
-        let mut tx = self.begin().await?;
         // The DELETE locks the row until COMMIT: a concurrent redemption waits, then
         // finds nothing to delete.
-        let n = sqlx::query(q::REDEEM_DEVICE)
-            .bind(id)
-            .execute(&mut *tx)
+        self.redeem(sqlx::query(q::REDEEM_DEVICE).bind(id), tokens)
             .await
-            .map_err(db_err)?
-            .rows_affected();
-        if n == 0 {
-            tx.rollback().await.map_err(db_err)?;
-            return Ok(None);
-        }
-        let issued = write_tokens(&mut tx, tokens).await?;
-        tx.commit().await.map_err(db_err)?;
-        Ok(Some(issued))
     }
 }
