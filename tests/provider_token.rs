@@ -1240,7 +1240,53 @@ async fn guessing_is_throttled(db: Db) {
     );
 }
 
+/// The introspection answer of a live access token, byte for byte: every RFC 7662
+/// member this server sends (with `aud` from OAUTH2_PROTECTED_RESOURCE_IDENTIFIER), in
+/// sorted order; and `{"active":false}` alone for an unknown token.
+async fn an_introspection_answer_has_every_member(db: Db) {
+    let mut settings = Settings::default();
+    settings.oauth2_protected_resource_identifier = "https://api.example".into();
+    let Some(srv) = start(db, settings).await else {
+        return;
+    };
+    let (at, _) = srv.password_pair().await;
+    let row = srv
+        .store
+        .find_access_token(&tower_oauth_toolkit::crypto::token_checksum(&at))
+        .await
+        .unwrap()
+        .unwrap();
+    let res = srv
+        .http
+        .post(srv.url("/o/introspect/"))
+        .basic_auth("cc", Some("cc-secret"))
+        .form(&[("token", at.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["cache-control"], "no-store");
+    let body = res.text().await.unwrap();
+    let expected = format!(
+        r#"{{"active":true,"aud":"https://api.example","client_id":"pw","exp":{},"iat":{},"scope":"read write","sub":"{}","token_type":"Bearer","username":"alice"}}"#,
+        row.token.expires.unix(),
+        row.token.created.unix(),
+        row.token.user_id.unwrap(),
+    );
+    assert_eq!(body, expected);
+    let res = srv
+        .http
+        .post(srv.url("/o/introspect/"))
+        .basic_auth("cc", Some("cc-secret"))
+        .form(&[("token", "no-such-token")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.text().await.unwrap(), r#"{"active":false}"#);
+}
+
 on_both!(
+    an_introspection_answer_has_every_member,
     guessing_is_throttled,
     a_failed_redemption_burns_the_code,
     a_malformed_code_verifier_is_invalid_request,

@@ -176,8 +176,12 @@ async fn serve_end_to_end() {
         .await
         .unwrap();
     assert_eq!(res.status(), 200);
-    let body: serde_json::Value = res.json().await.unwrap();
-    assert_eq!(body["client_id"], "demo");
+    assert_eq!(res.headers()["content-type"], "application/json");
+    // Exactly what the README shows.
+    assert_eq!(
+        res.text().await.unwrap(),
+        r#"{"client_id":"demo","hello":"client","scope":"read"}"#
+    );
     let res = http.get(format!("{base}/api/hello")).send().await.unwrap();
     assert_eq!(res.status(), 401);
     assert!(res.headers()["www-authenticate"]

@@ -111,12 +111,34 @@ pub(super) async fn create_user<S: Store>(
     writeln!(out, "Created user {:?} (id {}).", user.username, user.id).map_err(io_err)
 }
 
-async fn hello(Extension(token): Extension<Arc<TokenInfo>>) -> Json<serde_json::Value> {
-    Json(serde_json::json!({
-        "hello": token.username.as_deref().unwrap_or("client"),
-        "client_id": token.client_id,
-        "scope": token.scopes.to_string(),
-    }))
+async fn hello(Extension(token): Extension<Arc<TokenInfo>>) -> Json<Hello> {
+    Json(Hello(token))
+}
+
+/// The demo API's answer, `{"client_id":…,"hello":…,"scope":…}`, serialized straight from
+/// the validated token (no intermediate map or strings).
+struct Hello(Arc<TokenInfo>);
+
+impl serde::Serialize for Hello {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let t = &*self.0;
+        let mut m = s.serialize_map(Some(3))?;
+        m.serialize_entry("client_id", &t.client_id)?;
+        m.serialize_entry("hello", t.username.as_deref().unwrap_or("client"))?;
+        m.serialize_entry("scope", &DisplayStr(&t.scopes))?;
+        m.end()
+    }
+}
+
+/// Serializes a `Display` value as a JSON string without formatting it into a `String`
+/// first.
+struct DisplayStr<'a, T>(&'a T);
+
+impl<T: std::fmt::Display> serde::Serialize for DisplayStr<'_, T> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self.0)
+    }
 }
 
 /// Requests answered since the last summary, by status class.
@@ -324,13 +346,20 @@ pub async fn run_server(
     timeouts: ServerTimeouts,
     shutdown: impl std::future::Future<Output = ()>,
 ) {
-    let app = app.layer(axum::middleware::from_fn_with_state(
-        super::edge::EdgeLimits {
-            request_timeout: timeouts.request,
-            max_body: crate::provider::MAX_BODY,
-        },
-        super::edge::guard,
-    ));
+    // `with_state(())` turns every handler into its finished service once, here. Without
+    // it a `Router<()>` called as a tower service rebuilds each handler route — the
+    // handler boxed again, every layer over it (the bearer layer, the request log, the
+    // edge checks) applied again — on every request (`axum::serve` does this through
+    // `into_make_service`; this loop serves the router directly).
+    let app = app
+        .layer(axum::middleware::from_fn_with_state(
+            super::edge::EdgeLimits {
+                request_timeout: timeouts.request,
+                max_body: crate::provider::MAX_BODY,
+            },
+            super::edge::guard,
+        ))
+        .with_state(());
     let header_timeout = timeouts.header_read;
     use hyper_util::rt::{TokioIo, TokioTimer};
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
