@@ -68,6 +68,20 @@ pub const DEVICE_CODE_LENGTH: usize = 43;
 /// Longest user code looked up (a generated one is far shorter).
 const MAX_USER_CODE_LEN: usize = 64;
 
+/// What a form shows back of a typed or linked user code: nothing when it is too long to
+/// be one.
+fn shown(code: &str) -> &str {
+    if code.len() <= MAX_USER_CODE_LEN {
+        code
+    } else {
+        ""
+    }
+}
+
+/// The form's error for a code that was decided already (or is gone since).
+const ALREADY_USED: &str =
+    "This code was already used. Start again on your device to get a new one.";
+
 /// How often a colliding user code is drawn again before giving up.
 const USER_CODE_ATTEMPTS: usize = 4;
 
@@ -172,7 +186,7 @@ pub(crate) fn verification_uris(
 /// `../login/?next=../device/?user_code=…`.
 fn login_location(user_code: Option<&str>) -> String {
     let mut next = "../device/".to_owned();
-    if let Some(code) = user_code.filter(|c| !c.is_empty() && c.len() <= MAX_USER_CODE_LEN) {
+    if let Some(code) = user_code.map(shown).filter(|c| !c.is_empty()) {
         next.push_str("?user_code=");
         next.extend(url::form_urlencoded::byte_serialize(code.as_bytes()));
     }
@@ -189,18 +203,13 @@ pub(crate) async fn device_get<S: Store, U: UserAuthenticator>(
     let params = Params::parse(parts.uri.query().unwrap_or_default().as_bytes());
     let prefill = params.get("user_code").ok().flatten().unwrap_or_default();
     as_visitor(&p, &parts, async |visitor| {
-        let Some(user) = visitor.user.clone() else {
-            return redirect(StatusCode::FOUND, &login_location(Some(prefill)));
-        };
-        let Some(csrf) = visitor.consent_csrf_token(&p.inner.keys) else {
-            return redirect(StatusCode::FOUND, &login_location(Some(prefill)));
-        };
-        let shown = if prefill.len() <= MAX_USER_CODE_LEN {
-            prefill
-        } else {
-            ""
-        };
-        code_form(&p, StatusCode::OK, &csrf, &user, shown, None)
+        let user = visitor.user.clone();
+        match (user, visitor.consent_csrf_token(&p.inner.keys)) {
+            (Some(user), Some(csrf)) => {
+                code_form(&p, StatusCode::OK, &csrf, &user, shown(prefill), None)
+            }
+            _ => redirect(StatusCode::FOUND, &login_location(Some(prefill))),
+        }
     })
     .await
 }
@@ -264,11 +273,7 @@ async fn device_post_inner<S: Store, U: UserAuthenticator>(
     let Some(csrf) = visitor.consent_csrf_token(&inner.keys) else {
         return redirect(StatusCode::SEE_OTHER, &login_location(Some(typed)));
     };
-    let shown = if typed.len() <= MAX_USER_CODE_LEN {
-        typed
-    } else {
-        ""
-    };
+    let shown = shown(typed);
     let form =
         |status: StatusCode, error: &str| code_form(p, status, &csrf, &user, shown, Some(error));
     let normalized = normalize_user_code(typed);
@@ -320,10 +325,7 @@ async fn device_post_inner<S: Store, U: UserAuthenticator>(
         );
     }
     if grant.status != DeviceGrantStatus::AuthorizationPending {
-        return form(
-            StatusCode::BAD_REQUEST,
-            "This code was already used. Start again on your device to get a new one.",
-        );
+        return form(StatusCode::BAD_REQUEST, ALREADY_USED);
     }
     let app = match inner
         .applications
@@ -386,10 +388,7 @@ async fn device_post_inner<S: Store, U: UserAuthenticator>(
             )
         }
         // Decided in another tab, or expired and cleaned up, since the page was shown.
-        Ok(false) => form(
-            StatusCode::BAD_REQUEST,
-            "This code was already used. Start again on your device to get a new one.",
-        ),
+        Ok(false) => form(StatusCode::BAD_REQUEST, ALREADY_USED),
         Err(e) => store_error(p, e),
     }
 }
