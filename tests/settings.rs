@@ -647,7 +647,6 @@ fn settings_of_unimplemented_features_are_refused_unless_default() {
         cimd_max_document_size = 1
         client_assertion_leeway = 5
         par_request_uri_lifetime_seconds = 30
-        oauth2_protected_resource_name = "My API"
         resource_server_introspection_jwt_kid = "k1"
         write_scope = "change"
         "#,
@@ -664,10 +663,6 @@ fn settings_of_unimplemented_features_are_refused_unless_default() {
         (
             "PAR_REQUEST_URI_LIFETIME_SECONDS",
             "pushed authorization requests",
-        ),
-        (
-            "OAUTH2_PROTECTED_RESOURCE_NAME",
-            "protected resource metadata (RFC 9728)",
         ),
         (
             "RESOURCE_SERVER_INTROSPECTION_JWT_KID",
@@ -689,6 +684,7 @@ fn settings_of_unimplemented_features_are_refused_unless_default() {
         r#"
         cimd_max_document_size = 16384
         write_scope = "write"
+        oauth2_protected_resource_name = "My API"
         "#,
     )
     .unwrap();

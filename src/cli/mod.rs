@@ -39,7 +39,8 @@ use crate::store::sql::{SchemaStatus, SqlOptions, SqlStore};
 use crate::store::{CleanupStep, Store};
 
 pub use serve::{
-    app as serve_app, run_server, CreateUserArgs, ServeArgs, ServerTimeouts, DEFAULT_BIND,
+    app as serve_app, demo_api_metadata, run_server, CreateUserArgs, ServeArgs, ServerTimeouts,
+    DEFAULT_BIND, DEMO_API_PATH, PROVIDER_MOUNT,
 };
 
 /// The default database: an SQLite file in the working directory.

@@ -16,7 +16,9 @@ use clap::Args;
 use super::{io_err, load_settings, CliError, GlobalArgs};
 use crate::provider::users::CreateUserError;
 use crate::provider::{Provider, StoreUsers};
-use crate::resource::{BearerLayer, ScopePolicy, StoreValidator, TokenInfo};
+use crate::resource::{
+    BearerLayer, ProtectedResourceMetadata, ScopePolicy, StoreValidator, TokenInfo,
+};
 use crate::store::cache::TokenCacheOptions;
 use crate::store::sql::{SqlOptions, SqlStore};
 use crate::store::Store;
@@ -31,7 +33,7 @@ pub struct ServeArgs {
     #[arg(long, default_value = DEFAULT_BIND, value_name = "ADDR")]
     pub bind: SocketAddr,
     /// The public URL of this server (e.g. `https://auth.example.com`): marks cookies
-    /// Secure when https, and becomes the OIDC issuer.
+    /// Secure when https; the provider's URL and OIDC issuer are it followed by `/o`.
     #[arg(long, value_name = "URL")]
     pub issuer: Option<String>,
     /// Seconds a client may take to send a request's headers before the connection is
@@ -197,16 +199,73 @@ async fn log_summaries(every: std::time::Duration) {
     }
 }
 
-/// The standalone server's routes: the provider under `/o/` and the demo API.
-pub fn app(provider: &Provider<SqlStore, StoreUsers<SqlStore>>) -> Router {
-    let validator = StoreValidator::new(provider.store().clone());
-    Router::new()
-        .nest("/o", provider.router())
-        .route(
-            "/api/hello",
-            get(hello)
-                .layer(BearerLayer::new(validator).with_policy(ScopePolicy::required("read"))),
+/// Where `serve` mounts the provider.
+pub const PROVIDER_MOUNT: &str = "/o";
+
+/// The demo API's path.
+pub const DEMO_API_PATH: &str = "/api/hello";
+
+/// The demo API's RFC 9728 metadata, from DOT's `OAUTH2_PROTECTED_RESOURCE_*` settings:
+/// the identifier is `OAUTH2_PROTECTED_RESOURCE_IDENTIFIER`, or the request's scheme and
+/// host followed by `/api/hello` when it is empty; the authorization servers are
+/// `OAUTH2_PROTECTED_RESOURCE_AUTHORIZATION_SERVERS`, or this server's issuer when empty
+/// (`OIDC_ISS_ENDPOINT`, else `--issuer` + `/o`, else the request's origin + `/o`).
+pub fn demo_api_metadata(
+    settings: &crate::settings::Settings,
+    issuer: Option<&str>,
+) -> Result<ProtectedResourceMetadata, CliError> {
+    let bad = |e: crate::resource::metadata::MetadataError| {
+        CliError::new(2, format!("OAUTH2_PROTECTED_RESOURCE_IDENTIFIER: {e}"))
+    };
+    let identifier = &settings.oauth2_protected_resource_identifier;
+    let mut m = if identifier.is_empty() {
+        ProtectedResourceMetadata::derived(DEMO_API_PATH).map_err(bad)?
+    } else {
+        ProtectedResourceMetadata::new(identifier).map_err(bad)?
+    };
+    let servers = &settings.oauth2_protected_resource_authorization_servers;
+    let configured = (!settings.oidc_iss_endpoint.is_empty())
+        .then(|| settings.oidc_iss_endpoint.trim_end_matches('/'))
+        .or(issuer);
+    m = match (servers.is_empty(), configured) {
+        (false, _) => m.authorization_servers(servers.iter().cloned()),
+        (true, Some(issuer)) => m.authorization_server(issuer),
+        (true, None) => m.same_origin_authorization_server(PROVIDER_MOUNT),
+    };
+    m = m
+        .scopes_supported(["read"])
+        .bearer_methods_supported(
+            settings
+                .oauth2_protected_resource_bearer_methods_supported
+                .iter()
+                .cloned(),
         )
+        .name(settings.oauth2_protected_resource_name.clone())
+        .documentation(settings.oauth2_protected_resource_documentation.clone())
+        .policy_uri(settings.oauth2_protected_resource_policy_uri.clone())
+        .tos_uri(settings.oauth2_protected_resource_tos_uri.clone());
+    if settings.access_token_format == crate::settings::AccessTokenFormat::Jwt {
+        m = m.resource_signing_alg_values_supported(["RS256"]);
+    }
+    Ok(m)
+}
+
+/// The standalone server's routes: the provider under `/o/`, its RFC 8414 document also
+/// at `/.well-known/oauth-authorization-server/o`, the demo API, and the demo API's RFC
+/// 9728 metadata (`metadata`, see [`demo_api_metadata`]).
+pub fn app(
+    provider: &Provider<SqlStore, StoreUsers<SqlStore>>,
+    metadata: &ProtectedResourceMetadata,
+) -> Router {
+    let validator = StoreValidator::new(provider.store().clone());
+    let bearer = BearerLayer::new(validator)
+        .with_policy(ScopePolicy::required("read"))
+        .with_resource_metadata(metadata);
+    Router::new()
+        .nest(PROVIDER_MOUNT, provider.router())
+        .merge(provider.root_metadata_router(PROVIDER_MOUNT))
+        .route(DEMO_API_PATH, get(hello).layer(bearer))
+        .route_service(&metadata.well_known_path(), metadata.service())
         .fallback(|| async { (http::StatusCode::NOT_FOUND, "not found\n").into_response() })
         .layer(axum::middleware::from_fn(log_request))
 }
@@ -253,14 +312,20 @@ pub(super) async fn serve(global: &GlobalArgs, args: &ServeArgs) -> Result<(), C
     }
     let store = Arc::new(store);
     let mut builder = Provider::builder(settings, store.clone(), StoreUsers::new(store.clone()));
-    if let Some(issuer) = &args.issuer {
+    // `--issuer` is the server's public URL; the provider is mounted under it.
+    let provider_url = args
+        .issuer
+        .as_ref()
+        .map(|url| format!("{}{PROVIDER_MOUNT}", url.trim_end_matches('/')));
+    if let Some(url) = &provider_url {
         builder = builder
-            .issuer(issuer)
+            .issuer(url)
             .map_err(|e| CliError::new(2, e.to_string()))?;
     }
     let provider = builder
         .build()
         .map_err(|e| CliError::new(2, e.to_string()))?;
+    let metadata = demo_api_metadata(provider.settings(), provider_url.as_deref())?;
     let listener = tokio::net::TcpListener::bind(args.bind)
         .await
         .map_err(|e| CliError::new(1, format!("cannot listen on {}: {e}", args.bind)))?;
@@ -304,7 +369,13 @@ pub(super) async fn serve(global: &GlobalArgs, args: &ServeArgs) -> Result<(), C
         header_read: std::time::Duration::from_secs(args.header_read_timeout.max(1)),
         request: std::time::Duration::from_secs(args.request_timeout.max(1)),
     };
-    run_server(listener, app(&provider), timeouts, shutdown_signal()).await;
+    run_server(
+        listener,
+        app(&provider, &metadata),
+        timeouts,
+        shutdown_signal(),
+    )
+    .await;
     summaries.abort();
     if let Some(cleanup) = cleanup {
         // A run in progress stops after its current batch, before the store closes.

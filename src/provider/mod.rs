@@ -277,6 +277,27 @@ impl<S: Store, U: UserAuthenticator> Provider<S, U> {
     }
 }
 
+impl<S: Store, U: UserAuthenticator> Provider<S, U> {
+    /// The RFC 8414 document where RFC 8414 §3 puts it for an issuer with a path: at the
+    /// host's root, `/.well-known/oauth-authorization-server` followed by `mount` (the
+    /// prefix the [`router`](Self::router) is nested under, e.g. `"/o"`). Clients that
+    /// start from an issuer identifier — RFC 9728's `authorization_servers`, the MCP
+    /// authorization spec — look there, not under the mount. Merge it into the root
+    /// router: `Router::new().nest("/o", p.router()).merge(p.root_metadata_router("/o"))`.
+    pub fn root_metadata_router(&self, mount: &str) -> Router {
+        let mount: Arc<str> = mount.trim_end_matches('/').into();
+        let path = format!("/.well-known/oauth-authorization-server{mount}");
+        let handler = move |state: axum::extract::State<Provider<S, U>>,
+                            mut parts: http::request::Parts| {
+            parts.extensions.insert(oidc::MountPath(mount.clone()));
+            oidc::discovery::oauth_metadata::<S, U>(state, parts)
+        };
+        Router::new()
+            .route(&path, get(handler))
+            .with_state(self.clone())
+    }
+}
+
 impl<S: Store, U: UserAuthenticator> ProviderBuilder<S, U> {
     /// The server's secret key (at least 32 bytes; overrides the `SECRET_KEY` setting):
     /// signs sessions and CSRF tokens and derives grace-period successor tokens. Every

@@ -8,6 +8,10 @@
 //! | token lacks a required scope | 403 | `error="insufficient_scope"` (+ `scope="…"` when configured) |
 //! | the token cannot be checked now | 503 | none (`Retry-After`) |
 //!
+//! With [`BearerLayer::with_resource_metadata`](super::BearerLayer::with_resource_metadata),
+//! every challenge also carries `resource_metadata="<url>"` (RFC 9728 §5.1), and a 403
+//! names the required scopes.
+//!
 //! Every rejection also has a small JSON body with the same `error` and
 //! `error_description`. A 503 never becomes a 401: a client is never told that its good
 //! token is bad because the introspection server is down, and nothing unverified passes.
@@ -62,6 +66,27 @@ impl BearerError {
 
     /// The `WWW-Authenticate` value (none for 503).
     pub fn www_authenticate(&self, realm: &str, with_scopes: bool) -> Option<String> {
+        self.challenge(realm, with_scopes, None)
+    }
+
+    /// The `WWW-Authenticate` value with an RFC 9728 `resource_metadata` URL (§5.1), which
+    /// also names the required scopes of a 403 (§5.1, RFC 6750 §3).
+    pub fn www_authenticate_with_metadata(
+        &self,
+        realm: &str,
+        with_scopes: bool,
+        resource_metadata: &str,
+    ) -> Option<String> {
+        self.challenge(realm, with_scopes, Some(resource_metadata))
+    }
+
+    fn challenge(
+        &self,
+        realm: &str,
+        with_scopes: bool,
+        resource_metadata: Option<&str>,
+    ) -> Option<String> {
+        let with_scopes = with_scopes || resource_metadata.is_some();
         let mut v = format!("Bearer realm=\"{}\"", quote(realm));
         match self {
             BearerError::Missing => {}
@@ -84,12 +109,38 @@ impl BearerError {
                 ));
             }
         }
+        if let Some(url) = resource_metadata {
+            v.push_str(", resource_metadata=\"");
+            v.push_str(&quote(url));
+            v.push('"');
+        }
         Some(v)
     }
 
     /// The whole response: status, `WWW-Authenticate`, `Cache-Control: no-store`, and a
     /// JSON body.
     pub fn to_response(&self, realm: &str, with_scopes: bool) -> Response<Bytes> {
+        self.response(realm, with_scopes, None)
+    }
+
+    /// [`to_response`](Self::to_response) with an RFC 9728 `resource_metadata` URL in the
+    /// challenge (see [`www_authenticate_with_metadata`](Self::www_authenticate_with_metadata)).
+    pub fn to_response_with_metadata(
+        &self,
+        realm: &str,
+        with_scopes: bool,
+        resource_metadata: &str,
+    ) -> Response<Bytes> {
+        self.response(realm, with_scopes, Some(resource_metadata))
+    }
+
+    fn response(
+        &self,
+        realm: &str,
+        with_scopes: bool,
+        resource_metadata: Option<&str>,
+    ) -> Response<Bytes> {
+        let with_scopes = with_scopes || resource_metadata.is_some();
         let mut body = serde_json::Map::new();
         if let Some(code) = self.code() {
             body.insert("error".into(), code.into());
@@ -113,7 +164,7 @@ impl BearerError {
             HeaderValue::from_static("application/json"),
         );
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        if let Some(v) = self.www_authenticate(realm, with_scopes) {
+        if let Some(v) = self.challenge(realm, with_scopes, resource_metadata) {
             if let Ok(v) = HeaderValue::from_str(&v) {
                 headers.insert(header::WWW_AUTHENTICATE, v);
             }
@@ -164,5 +215,19 @@ mod tests {
             .www_authenticate(realm, false)
             .is_none());
         assert_eq!(quote("a\"b\\c\nd"), "a\\\"b\\\\cd");
+        let url = "https://api.example.com/.well-known/oauth-protected-resource/v1";
+        assert_eq!(
+            BearerError::Missing
+                .www_authenticate_with_metadata(realm, false, url)
+                .unwrap(),
+            format!("Bearer realm=\"api\", resource_metadata=\"{url}\"")
+        );
+        let v = BearerError::InsufficientScope(Scopes::parse("read").unwrap())
+            .www_authenticate_with_metadata(realm, false, url)
+            .unwrap();
+        assert!(
+            v.ends_with(&format!(", scope=\"read\", resource_metadata=\"{url}\"")),
+            "{v}"
+        );
     }
 }

@@ -53,6 +53,7 @@ pub mod form;
 pub mod introspection;
 #[cfg(feature = "jwt")]
 pub mod jwt;
+pub mod metadata;
 pub mod scope;
 pub mod token;
 pub mod validator;
@@ -76,6 +77,7 @@ pub use form::{FormBearer, FormBearerLayer, DEFAULT_FORM_BODY_LIMIT};
 pub use introspection::{IntrospectionAuth, IntrospectionValidator};
 #[cfg(feature = "jwt")]
 pub use jwt::JwtValidator;
+pub use metadata::ProtectedResourceMetadata;
 pub use scope::ScopePolicy;
 pub use token::TokenInfo;
 pub use validator::{BoxValidation, StoreValidator, TokenValidator};
@@ -88,6 +90,8 @@ struct Config {
     allow_query: bool,
     error_with_scopes: bool,
     optional: bool,
+    /// RFC 9728: the metadata whose URL every challenge names.
+    metadata: Option<ProtectedResourceMetadata>,
     /// The first `invalid_token` answer rendered (its description, `WWW-Authenticate`
     /// and body): a flood of bad tokens is answered without rendering each refusal.
     invalid_token: std::sync::OnceLock<Option<(String, HeaderValue, Bytes)>>,
@@ -111,6 +115,7 @@ impl<V: TokenValidator> BearerLayer<V> {
                 allow_query: false,
                 error_with_scopes: false,
                 optional: false,
+                metadata: None,
                 invalid_token: std::sync::OnceLock::new(),
             }),
         }
@@ -148,6 +153,18 @@ impl<V: TokenValidator> BearerLayer<V> {
     /// `IsAuthenticatedOrTokenHasScope`; read the token with `Option<BearerToken>`.
     pub fn optional(mut self) -> Self {
         self.config_mut().optional = true;
+        self
+    }
+
+    /// Point every challenge at the resource's RFC 9728 metadata: 401 (and 400) answers
+    /// carry `resource_metadata="<url>"` in `WWW-Authenticate`, and 403 answers also name
+    /// the required scopes (`scope="…"`), so that a client that knows only the API's URL
+    /// finds the authorization server and asks for the right scopes. Serve the document
+    /// itself with [`ProtectedResourceMetadata::service`]. A
+    /// [derived](ProtectedResourceMetadata::derived) identifier takes the URL's scheme and
+    /// host from each request.
+    pub fn with_resource_metadata(mut self, metadata: &ProtectedResourceMetadata) -> Self {
+        self.config_mut().metadata = Some(metadata.clone());
         self
     }
 
@@ -351,7 +368,7 @@ impl<S, V: TokenValidator> Bearer<S, V> {
                     }
                 }
                 Err(e) => State::Rejected {
-                    response: Some(rejection(&e, &self.shared.config)),
+                    response: Some(rejection(&e, &self.shared.config, &req)),
                 },
             },
             Decision::Later(token) => {
@@ -440,11 +457,23 @@ pin_project! {
     }
 }
 
-fn rejection(error: &BearerError, config: &Config) -> Response<Bytes> {
+fn rejection<B>(error: &BearerError, config: &Config, req: &Request<B>) -> Response<Bytes> {
     tracing::debug!(status = %error.status(), reason = %error, "bearer token rejected");
-    if let BearerError::InvalidToken(description) = error {
+    let render = || match &config.metadata {
+        None => error.to_response(&config.realm, config.error_with_scopes),
+        Some(m) => {
+            let (_, url) = m.urls_for(req.headers(), req.uri());
+            error.to_response_with_metadata(&config.realm, config.error_with_scopes, &url)
+        }
+    };
+    // A challenge that names the request's host is rendered per request.
+    let per_request = config
+        .metadata
+        .as_ref()
+        .is_some_and(|m| m.resource().is_none());
+    if let (BearerError::InvalidToken(description), false) = (error, per_request) {
         let memo = config.invalid_token.get_or_init(|| {
-            let res = error.to_response(&config.realm, config.error_with_scopes);
+            let res = render();
             let challenge = res.headers().get(header::WWW_AUTHENTICATE)?.clone();
             Some((description.clone(), challenge, res.into_body()))
         });
@@ -461,7 +490,7 @@ fn rejection(error: &BearerError, config: &Config) -> Response<Bytes> {
             return res;
         }
     }
-    error.to_response(&config.realm, config.error_with_scopes)
+    render()
 }
 
 fn rejection_body<B>(response: Response<Bytes>) -> Response<ResponseBody<B>> {
@@ -492,7 +521,9 @@ where
                                 fut: inner.call(req),
                             });
                         }
-                        Err(e) => return Poll::Ready(Ok(rejection_body(rejection(&e, config)))),
+                        Err(e) => {
+                            return Poll::Ready(Ok(rejection_body(rejection(&e, config, &req))))
+                        }
                     }
                 }
                 StateProj::Inner { fut } => {

@@ -102,7 +102,7 @@
 //! | `AUTHENTICATION_SERVER_EXP_TIME_ZONE` | `"UTC"` only |
 //! | `SECRET_KEY`, `ACCESS_TOKEN_FORMAT`, `LOGIN_FAILURE_LIMIT`, `CLIENT_AUTH_FAILURE_LIMIT`, `DEVICE_USER_CODE_FAILURE_LIMIT`, `FAILURE_WINDOW_SECONDS`, `LOCKOUT_SECONDS`, `MAX_LOCKOUT_SECONDS` | not DOT's: Django's `SECRET_KEY`, the access-token format, and the throttling of credential guessing (`provider::throttle`; django-axes does this for a Django site) |
 //! | `DEVICE_CODE_EXPIRE_SECONDS` | not DOT's: the lifetime of device codes (oauthlib's fixed 1800 s) |
-//! | `DCR_REGISTRATION_SCOPE`, `DCR_REGISTRATION_TOKEN_EXPIRE_SECONDS`, `DCR_ROTATE_REGISTRATION_TOKEN_ON_UPDATE`; the seven other `CIMD_*`; the nine `CLIENT_ASSERTION_*`; `PAR_REQUEST_URI_LIFETIME_SECONDS`; `OIDC_RP_INITIATED_REGISTRATION_URL`; `RESOURCE_SERVER_INTROSPECTION_JWT_{PRIVATE_KEY,ALG,AUDIENCE,LIFETIME,KID}`; `OAUTH2_PROTECTED_RESOURCE_{AUTHORIZATION_SERVERS,BEARER_METHODS_SUPPORTED,NAME,DOCUMENTATION,POLICY_URI,TOS_URI}`; `READ_SCOPE`, `WRITE_SCOPE` (DOT's `ReadWriteScopedResourceView`: use the resource side's scope policies) | accepted at their DOT defaults, refused otherwise ("… is not supported yet: … leave it at its default") |
+//! | `DCR_REGISTRATION_SCOPE`, `DCR_REGISTRATION_TOKEN_EXPIRE_SECONDS`, `DCR_ROTATE_REGISTRATION_TOKEN_ON_UPDATE`; the seven other `CIMD_*`; the nine `CLIENT_ASSERTION_*`; `PAR_REQUEST_URI_LIFETIME_SECONDS`; `OIDC_RP_INITIATED_REGISTRATION_URL`; `RESOURCE_SERVER_INTROSPECTION_JWT_{PRIVATE_KEY,ALG,AUDIENCE,LIFETIME,KID}`; `READ_SCOPE`, `WRITE_SCOPE` (DOT's `ReadWriteScopedResourceView`: use the resource side's scope policies) | accepted at their DOT defaults, refused otherwise ("… is not supported yet: … leave it at its default") |
 //!
 //! # Differences from DOT
 //!

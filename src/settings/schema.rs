@@ -546,28 +546,4 @@ pub(super) const NOT_IMPLEMENTED_YET: &[(&str, &str)] = &[
         "RESOURCE_SERVER_INTROSPECTION_JWT_KID",
         "private_key_jwt authentication to the introspection endpoint (RFC 7523)",
     ),
-    (
-        "OAUTH2_PROTECTED_RESOURCE_AUTHORIZATION_SERVERS",
-        "protected resource metadata (RFC 9728)",
-    ),
-    (
-        "OAUTH2_PROTECTED_RESOURCE_BEARER_METHODS_SUPPORTED",
-        "protected resource metadata (RFC 9728)",
-    ),
-    (
-        "OAUTH2_PROTECTED_RESOURCE_NAME",
-        "protected resource metadata (RFC 9728)",
-    ),
-    (
-        "OAUTH2_PROTECTED_RESOURCE_DOCUMENTATION",
-        "protected resource metadata (RFC 9728)",
-    ),
-    (
-        "OAUTH2_PROTECTED_RESOURCE_POLICY_URI",
-        "protected resource metadata (RFC 9728)",
-    ),
-    (
-        "OAUTH2_PROTECTED_RESOURCE_TOS_URI",
-        "protected resource metadata (RFC 9728)",
-    ),
 ];

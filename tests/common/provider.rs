@@ -131,7 +131,8 @@ pub async fn start_with(
         .unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let router = tower_oauth_toolkit::cli::serve_app(&provider);
+    let metadata = tower_oauth_toolkit::cli::demo_api_metadata(provider.settings(), None).unwrap();
+    let router = tower_oauth_toolkit::cli::serve_app(&provider, &metadata);
     tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
     Server {
         base: format!("http://{addr}"),

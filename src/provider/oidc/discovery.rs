@@ -58,6 +58,16 @@ fn not_found() -> Response {
     (StatusCode::NOT_FOUND, "OpenID Connect is not enabled\n").into_response()
 }
 
+/// A public metadata document: readable by browser-based clients of any origin (DOT sends
+/// the same `Access-Control-Allow-Origin: *`).
+fn public(mut res: Response) -> Response {
+    res.headers_mut().insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    );
+    res
+}
+
 fn cacheable(mut res: Response, max_age: u64) -> Response {
     if let Ok(v) = HeaderValue::from_str(&format!("public, max-age={max_age}")) {
         res.headers_mut().insert(header::CACHE_CONTROL, v);
@@ -121,7 +131,7 @@ pub(crate) async fn openid_configuration<S: Store, U: UserAuthenticator>(
             true.into(),
         );
     }
-    json_response(StatusCode::OK, Value::Object(m).to_string())
+    public(json_response(StatusCode::OK, Value::Object(m).to_string()))
 }
 
 /// RFC 8628 §4: `device_authorization_endpoint`, while the device-code grant is
@@ -153,7 +163,10 @@ pub(crate) async fn jwks<S: Store, U: UserAuthenticator>(
         return not_found();
     };
     let res = json_response(StatusCode::OK, oidc.jwks_json.to_string());
-    cacheable(res, p.inner.settings.oidc_jwks_max_age_seconds.as_secs())
+    public(cacheable(
+        res,
+        p.inner.settings.oidc_jwks_max_age_seconds.as_secs(),
+    ))
 }
 
 /// `GET .well-known/oauth-authorization-server` (RFC 8414 §2).
@@ -195,5 +208,5 @@ pub(crate) async fn oauth_metadata<S: Store, U: UserAuthenticator>(
             true.into(),
         );
     }
-    json_response(StatusCode::OK, Value::Object(m).to_string())
+    public(json_response(StatusCode::OK, Value::Object(m).to_string()))
 }

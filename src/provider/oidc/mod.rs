@@ -24,6 +24,11 @@ pub(crate) fn issuer(settings: &Settings, configured: Option<&url::Url>, parts: 
         .unwrap_or_else(|| request_url(settings, configured, parts))
 }
 
+/// Where the provider is mounted, for a route served outside its router (the RFC 8414
+/// document at the host's root).
+#[derive(Clone, Debug)]
+pub(crate) struct MountPath(pub(crate) Arc<str>);
+
 /// This server's URL and mount path as the request sees them (no trailing slash).
 pub(crate) fn request_url(
     settings: &Settings,
@@ -41,12 +46,15 @@ pub(crate) fn request_url(
     } else {
         "http"
     };
-    let prefix = parts
-        .extensions
-        .get::<axum::extract::NestedPath>()
-        .map(|p| p.as_str().trim_end_matches('/'))
-        .filter(|p| !p.contains(['{', '}', '*']))
-        .unwrap_or("");
+    let prefix = match parts.extensions.get::<MountPath>() {
+        Some(MountPath(mount)) => mount,
+        None => parts
+            .extensions
+            .get::<axum::extract::NestedPath>()
+            .map(|p| p.as_str().trim_end_matches('/'))
+            .filter(|p| !p.contains(['{', '}', '*']))
+            .unwrap_or(""),
+    };
     format!("{scheme}://{host}{prefix}")
 }
 
