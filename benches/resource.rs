@@ -80,6 +80,7 @@ fn bench(c: &mut Criterion) {
         store
             .issue_tokens(IssueTokens {
                 access: NewAccessToken {
+                    resource: String::new(),
                     token_checksum: token_checksum(TOKEN),
                     application_id: Some(app.id),
                     user_id: None,

@@ -148,6 +148,7 @@ fn tokens(app_id: i64, value: &str) -> IssueTokens {
     let now = Timestamp::now();
     IssueTokens {
         access: NewAccessToken {
+            resource: String::new(),
             token_checksum: token_checksum(value),
             application_id: Some(app_id),
             user_id: None,

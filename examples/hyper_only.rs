@@ -38,6 +38,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     store
         .issue_tokens(IssueTokens {
             access: NewAccessToken {
+                resource: String::new(),
                 token_checksum: token_checksum("demo-token"),
                 application_id: Some(app.id),
                 user_id: None,

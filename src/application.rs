@@ -290,7 +290,36 @@ pub async fn register<S: Store>(
     generators: &Generators,
     spec: ApplicationSpec,
 ) -> Result<Registered, RegisterError> {
-    let mut errors = validate(&spec, settings);
+    let (new, generated_secret) = prepare(store, settings, generators, &spec).await?;
+    let client_id = new.client_id.clone();
+    let application = match store.create_application(new).await {
+        Ok(a) => a,
+        Err(StoreError::Conflict(_)) => return Err(taken(&client_id)),
+        Err(e) => return Err(e.into()),
+    };
+    Ok(Registered {
+        application,
+        generated_secret,
+    })
+}
+
+/// The `client_id` error of a taken client id.
+pub(crate) fn taken(client_id: &str) -> RegisterError {
+    RegisterError::Invalid(vec![FieldError {
+        field: "client_id",
+        message: format!("an application with client id {client_id:?} already exists"),
+    }])
+}
+
+/// What [`register`] would insert, after every check (the secret hashed, the client id
+/// generated), and the generated secret in plaintext.
+pub(crate) async fn prepare<S: Store>(
+    store: &S,
+    settings: &Settings,
+    generators: &Generators,
+    spec: &ApplicationSpec,
+) -> Result<(NewApplication, Option<String>), RegisterError> {
+    let mut errors = validate(spec, settings);
     let hasher = SecretHasher::from_setting(&settings.client_secret_hasher);
     if hasher.is_none() {
         err(
@@ -336,12 +365,18 @@ pub async fn register<S: Store>(
         None => (String::new(), false),
     };
     let stored_secret = if spec.hash_client_secret && !secret.is_empty() {
-        hash_secret(&secret, hasher).map_err(|e| {
-            RegisterError::Invalid(vec![FieldError {
-                field: "client_secret",
-                message: e.to_string(),
-            }])
-        })?
+        // The slow hash runs in the bounded hash pool, off the async runtime (this is
+        // also the registration endpoint's path).
+        let plain = secret.clone();
+        crate::hashers::in_hash_pool(move || hash_secret(&plain, hasher))
+            .await
+            .map_err(|e| StoreError::Unavailable(e.to_string()))?
+            .map_err(|e| {
+                RegisterError::Invalid(vec![FieldError {
+                    field: "client_secret",
+                    message: e.to_string(),
+                }])
+            })?
     } else {
         secret.clone()
     };
@@ -371,18 +406,5 @@ pub async fn register<S: Store>(
         pkce_required: None,
         created: Timestamp::now(),
     };
-    let application = match store.create_application(new).await {
-        Ok(a) => a,
-        Err(StoreError::Conflict(_)) => {
-            return Err(RegisterError::Invalid(vec![FieldError {
-                field: "client_id",
-                message: format!("an application with client id {client_id:?} already exists"),
-            }]))
-        }
-        Err(e) => return Err(e.into()),
-    };
-    Ok(Registered {
-        application,
-        generated_secret: generated.then_some(secret),
-    })
+    Ok((new, generated.then_some(secret)))
 }

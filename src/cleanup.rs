@@ -135,6 +135,11 @@ pub fn step_cutoff(
         CleanupStep::ExpiredRefreshTokens => expire
             .map(|e| now.minus(e))
             .ok_or("REFRESH_TOKEN_EXPIRE_SECONDS is unset"),
+        CleanupStep::UnusedRegisteredClients => settings
+            .dcr_unused_client_max_age_seconds
+            .filter(|age| !age.is_zero())
+            .map(|age| now.minus(age))
+            .ok_or("DCR_UNUSED_CLIENT_MAX_AGE_SECONDS is unset"),
         _ => Ok(now),
     }
 }
@@ -148,6 +153,7 @@ fn summary(step: CleanupStep) -> &'static str {
         CleanupStep::ExpiredIdTokens => "Expired ID tokens deleted",
         CleanupStep::ExpiredGrants => "Expired grant tokens deleted",
         CleanupStep::ExpiredDeviceGrants => "Expired device grants deleted",
+        CleanupStep::UnusedRegisteredClients => "Unused registered clients deleted",
     }
 }
 
@@ -289,6 +295,7 @@ fn log_run(report: &CleanupReport, took: Duration) {
                 expired_id_tokens = n(CleanupStep::ExpiredIdTokens),
                 expired_grants = n(CleanupStep::ExpiredGrants),
                 expired_device_grants = n(CleanupStep::ExpiredDeviceGrants),
+                unused_registered_clients = n(CleanupStep::UnusedRegisteredClients),
                 cancelled = report.cancelled,
                 millis = took.as_millis() as u64,
                 "expired tokens cleared"

@@ -41,6 +41,7 @@ async fn seeded() -> (
         store
             .issue_tokens(IssueTokens {
                 access: NewAccessToken {
+                    resource: String::new(),
                     token_checksum: token_checksum(value),
                     application_id: Some(app.id),
                     user_id: None,

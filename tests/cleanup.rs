@@ -22,6 +22,7 @@ const DAY: i64 = 86_400;
 fn pair(app: &Application, user: &User, name: &str, expires: Timestamp) -> IssueTokens {
     IssueTokens {
         access: NewAccessToken {
+            resource: String::new(),
             token_checksum: token_checksum(&format!("{name}-a")),
             application_id: Some(app.id),
             user_id: Some(user.id),
@@ -33,6 +34,7 @@ fn pair(app: &Application, user: &User, name: &str, expires: Timestamp) -> Issue
             created: NOW,
         },
         refresh: Some(NewRefreshToken {
+            resource: String::new(),
             token_checksum: token_checksum(&format!("{name}-r")),
             application_id: app.id,
             user_id: Some(user.id),

@@ -570,7 +570,7 @@ fn migrate_is_idempotent() {
         "{}",
         stdout(&first)
     );
-    assert!(stdout(&first).contains("Applied 1 migration(s)"));
+    assert!(stdout(&first).contains("Applied 2 migration(s)"));
     let second = db.run(&["migrate"]);
     assert!(stdout(&second).contains("Applied 0 migration(s)"));
     assert!(!stdout(&second).contains("Created"), "{}", stdout(&second));

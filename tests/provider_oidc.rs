@@ -386,6 +386,7 @@ async fn userinfo_reads_tokens_as_the_resource_side_does(db: Db) {
     srv.store
         .issue_tokens(tower_oauth_toolkit::store::IssueTokens {
             access: tower_oauth_toolkit::model::NewAccessToken {
+                resource: String::new(),
                 token_checksum: tower_oauth_toolkit::crypto::token_checksum(token),
                 application_id: Some(app.id),
                 user_id: Some(alice.id),

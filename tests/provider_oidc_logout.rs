@@ -234,6 +234,7 @@ impl Server {
         self.store
             .issue_tokens(IssueTokens {
                 access: NewAccessToken {
+                    resource: String::new(),
                     token_checksum: token_checksum(&token),
                     application_id: Some(app.id),
                     user_id: Some(user),

@@ -19,6 +19,7 @@ use tower_oauth_toolkit::resource::{
 };
 use tower_oauth_toolkit::scope::Scopes;
 use tower_oauth_toolkit::settings::Settings;
+use tower_oauth_toolkit::store::Store;
 
 /// Serves `router` on 127.0.0.1:0; its base URL.
 async fn serve_router(router: Router) -> String {
@@ -313,7 +314,1029 @@ async fn a_derived_identifier_follows_the_host() {
     }
 }
 
+const API_A: &str = "https://a.example/api";
+const API_B: &str = "https://b.example/api";
+
+fn pkce_pair() -> (String, String) {
+    use base64::Engine;
+    use sha2::Digest;
+    let verifier = hex::encode(rand::random::<[u8; 32]>());
+    let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(sha2::Sha256::digest(verifier.as_bytes()));
+    (verifier, challenge)
+}
+
+/// The authorize URL of the `code` client with PKCE and `resources`.
+fn authorize_url(srv: &Server, challenge: &str, resources: &[&str]) -> reqwest::Url {
+    let mut url = reqwest::Url::parse(&srv.url("/o/authorize/")).unwrap();
+    {
+        let mut q = url.query_pairs_mut();
+        q.append_pair("response_type", "code")
+            .append_pair("client_id", "code")
+            .append_pair("redirect_uri", REDIRECT)
+            .append_pair("scope", "read")
+            .append_pair("state", "s1")
+            .append_pair("code_challenge", challenge)
+            .append_pair("code_challenge_method", "S256");
+        for r in resources {
+            q.append_pair("resource", r);
+        }
+    }
+    url
+}
+
+fn query_param(url: &reqwest::Url, name: &str) -> Option<String> {
+    url.query_pairs()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}
+
+/// RFC 8707 at the token endpoint of every grant, at the authorization endpoint, and in
+/// what introspection says (`aud`).
+async fn resource_indicators_in_the_provider(db: Db) {
+    let Some(srv) = start(db, Settings::default()).await else {
+        return;
+    };
+    let cc = Some(("cc", "cc-secret"));
+    // client_credentials: one resource → `aud` a string; two → an array.
+    let (s, v, _) = srv
+        .token(
+            cc,
+            &[
+                ("grant_type", "client_credentials"),
+                ("scope", "read"),
+                ("resource", API_A),
+            ],
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let at_a = v["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(srv.introspect(&at_a).await["aud"], API_A);
+    let (s, v, _) = srv
+        .token(
+            cc,
+            &[
+                ("grant_type", "client_credentials"),
+                ("resource", API_A),
+                ("resource", API_B),
+            ],
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(
+        srv.introspect(v["access_token"].as_str().unwrap()).await["aud"],
+        serde_json::json!([API_A, API_B])
+    );
+    // Without `resource`: no audience (this server has no OAUTH2_PROTECTED_RESOURCE_IDENTIFIER).
+    let (_, v, _) = srv.token(cc, &[("grant_type", "client_credentials")]).await;
+    assert!(srv
+        .introspect(v["access_token"].as_str().unwrap())
+        .await
+        .get("aud")
+        .is_none());
+    // Bad values: invalid_target, 400, nothing issued.
+    let many: Vec<String> = (0..21).map(|i| format!("https://a.example/{i}")).collect();
+    let mut too_many = vec![("grant_type", "client_credentials")];
+    too_many.extend(many.iter().map(|r| ("resource", r.as_str())));
+    for form in [
+        vec![("grant_type", "client_credentials"), ("resource", "api")],
+        vec![
+            ("grant_type", "client_credentials"),
+            ("resource", "https://a.example/api#x"),
+        ],
+        vec![
+            ("grant_type", "client_credentials"),
+            ("resource", "http://a.example/api"),
+        ],
+        vec![
+            ("grant_type", "client_credentials"),
+            ("resource", "urn:example:api"),
+        ],
+        too_many,
+    ] {
+        let (s, v, _) = srv.token(cc, &form).await;
+        assert_eq!((s, err(&v)), (400, "invalid_target"), "{form:?}: {v}");
+        assert!(v["error_description"].as_str().unwrap().len() > 10, "{v}");
+    }
+    // Loopback http is fine for development.
+    let (s, v, _) = srv
+        .token(
+            cc,
+            &[
+                ("grant_type", "client_credentials"),
+                ("resource", "http://127.0.0.1:8000/api"),
+            ],
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+
+    // password + refresh: the refresh token keeps both resources; each refresh may narrow
+    // to one, never widen.
+    let pw = Some(("pw", "pw-secret"));
+    let (s, v, _) = srv
+        .token(
+            pw,
+            &[
+                ("grant_type", "password"),
+                ("username", "alice"),
+                ("password", "alice-password-1"),
+                ("scope", "read"),
+                ("resource", API_A),
+                ("resource", API_B),
+            ],
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let mut rt = v["refresh_token"].as_str().unwrap().to_owned();
+    assert_eq!(
+        srv.introspect(&rt).await["aud"],
+        serde_json::json!([API_A, API_B])
+    );
+    for (ask, aud) in [
+        (API_A, serde_json::json!(API_A)),
+        (API_B, serde_json::json!(API_B)),
+    ] {
+        let (s, v, _) = srv
+            .token(
+                pw,
+                &[
+                    ("grant_type", "refresh_token"),
+                    ("refresh_token", &rt),
+                    ("resource", ask),
+                ],
+            )
+            .await;
+        assert_eq!(s, 200, "{v}");
+        assert_eq!(
+            srv.introspect(v["access_token"].as_str().unwrap()).await["aud"],
+            aud
+        );
+        rt = v["refresh_token"].as_str().unwrap().to_owned();
+        assert_eq!(
+            srv.introspect(&rt).await["aud"],
+            serde_json::json!([API_A, API_B]),
+            "the rotated refresh token keeps the whole set"
+        );
+    }
+    let (s, v, _) = srv
+        .token(
+            pw,
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", &rt),
+                ("resource", "https://c.example/api"),
+            ],
+        )
+        .await;
+    assert_eq!((s, err(&v)), (400, "invalid_target"), "{v}");
+    // Nothing asked: the new access token is for everything the refresh token is.
+    let (s, v, _) = srv
+        .token(
+            pw,
+            &[("grant_type", "refresh_token"), ("refresh_token", &rt)],
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(
+        srv.introspect(v["access_token"].as_str().unwrap()).await["aud"],
+        serde_json::json!([API_A, API_B])
+    );
+
+    // Authorization code: the resources of the authorization request are stored with the
+    // code; the exchange may narrow them, and a wider one burns the code.
+    let code_client = Some(("code", "code-secret"));
+    let (verifier, challenge) = pkce_pair();
+    let back = srv
+        .browser_approve(authorize_url(&srv, &challenge, &[API_A]))
+        .await;
+    let code = query_param(&back, "code").expect("a code");
+    let exchange = |code: String, verifier: String, resource: Option<&'static str>| {
+        let srv = &srv;
+        async move {
+            let mut form = vec![
+                ("grant_type", "authorization_code".to_owned()),
+                ("code", code),
+                ("redirect_uri", REDIRECT.to_owned()),
+                ("code_verifier", verifier),
+            ];
+            if let Some(r) = resource {
+                form.push(("resource", r.to_owned()));
+            }
+            let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            srv.token(code_client, &form).await
+        }
+    };
+    let (s, v, _) = exchange(code.clone(), verifier.clone(), Some(API_B)).await;
+    assert_eq!((s, err(&v)), (400, "invalid_target"), "{v}");
+    let (s, v, _) = exchange(code, verifier, None).await;
+    assert_eq!(
+        (s, err(&v)),
+        (400, "invalid_grant"),
+        "the refused exchange burned the code: {v}"
+    );
+    let (verifier, challenge) = pkce_pair();
+    let back = srv
+        .browser_approve(authorize_url(&srv, &challenge, &[API_A, API_B]))
+        .await;
+    let code = query_param(&back, "code").expect("a code");
+    let (s, v, _) = exchange(code, verifier, Some(API_B)).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(
+        srv.introspect(v["access_token"].as_str().unwrap()).await["aud"],
+        API_B
+    );
+    assert_eq!(
+        srv.introspect(v["refresh_token"].as_str().unwrap()).await["aud"],
+        serde_json::json!([API_A, API_B])
+    );
+
+    // At the authorization endpoint, a bad resource goes back to the client.
+    let browser = common::http::browser();
+    let (_, challenge) = pkce_pair();
+    let res = browser
+        .get(authorize_url(&srv, &challenge, &["not-a-uri"]))
+        .send()
+        .await
+        .unwrap();
+    assert!(res.status().is_redirection(), "{}", res.status());
+    let location = reqwest::Url::parse(res.headers()["location"].to_str().unwrap()).unwrap();
+    assert!(location.as_str().starts_with(REDIRECT), "{location}");
+    assert_eq!(
+        query_param(&location, "error").as_deref(),
+        Some("invalid_target")
+    );
+    assert_eq!(query_param(&location, "state").as_deref(), Some("s1"));
+}
+
+/// JWT access tokens carry the resources as `aud` (else the configured identifier); ID
+/// tokens keep the client as theirs.
+async fn jwt_access_tokens_carry_the_audience(db: Db) {
+    use tower_oauth_toolkit::provider::oidc::keys::SigningKeys;
+    use tower_oauth_toolkit::settings::{AccessTokenFormat, Secret};
+    let mut settings = Settings::default();
+    settings.access_token_format = AccessTokenFormat::Jwt;
+    settings.oidc_rsa_private_key = Secret::new(include_str!("fixtures/rsa_private.pem"));
+    settings.oidc_iss_endpoint = "https://auth.example".into();
+    settings.oauth2_protected_resource_identifier = "https://default.example/api".into();
+    let jwks = SigningKeys::from_settings(&settings)
+        .unwrap()
+        .unwrap()
+        .jwks();
+    let Some(srv) = start(db, settings).await else {
+        return;
+    };
+    let claims = |jwt: &str| -> Value {
+        use base64::Engine;
+        let payload = jwt.split('.').nth(1).unwrap();
+        serde_json::from_slice(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(payload)
+                .unwrap(),
+        )
+        .unwrap()
+    };
+    let cc = Some(("cc", "cc-secret"));
+    let mint = |resources: &'static [&'static str]| {
+        let srv = &srv;
+        async move {
+            let mut form = vec![("grant_type", "client_credentials"), ("scope", "read")];
+            form.extend(resources.iter().map(|r| ("resource", *r)));
+            let (s, v, _) = srv.token(cc, &form).await;
+            assert_eq!(s, 200, "{v}");
+            v["access_token"].as_str().unwrap().to_owned()
+        }
+    };
+    let one = mint(&[API_A]).await;
+    assert_eq!(claims(&one)["aud"], API_A);
+    let two = mint(&[API_A, API_B]).await;
+    assert_eq!(claims(&two)["aud"], serde_json::json!([API_A, API_B]));
+    let none = mint(&[]).await;
+    assert_eq!(claims(&none)["aud"], "https://default.example/api");
+    // The JWT validator of resource B: A's token refused, B's (and A+B's) accepted.
+    use tower_oauth_toolkit::resource::{JwtValidator, TokenValidator};
+    let for_b = JwtValidator::builder()
+        .jwks_json(&jwks.to_string())
+        .issuer("https://auth.example")
+        .audience(&[API_B])
+        .build()
+        .unwrap();
+    let e = for_b.validate(one.clone()).await.unwrap_err();
+    assert!(matches!(e, BearerError::InvalidToken(_)), "{e:?}");
+    assert_eq!(e.status(), 401);
+    assert!(for_b.validate(two.clone()).await.is_ok());
+    assert!(for_b.validate(none.clone()).await.is_err());
+    assert!(
+        for_b.validate_now(&one).unwrap().is_err(),
+        "the synchronous path checks too"
+    );
+    // Tokens without `aud` at all (another issuer's) pass only when allowed.
+    let lenient = JwtValidator::builder()
+        .jwks_json(&jwks.to_string())
+        .audience(&[API_B])
+        .allow_tokens_without_audience(true)
+        .build()
+        .unwrap();
+    assert!(
+        lenient.validate(one).await.is_err(),
+        "another audience is still refused"
+    );
+    assert!(lenient.validate(two).await.is_ok());
+}
+
+/// The store and introspection validators of resource B refuse a token minted for A.
+async fn every_validator_checks_the_audience(db: Db) {
+    use tower_oauth_toolkit::resource::{
+        IntrospectionAuth, IntrospectionValidator, StoreValidator, TokenValidator,
+    };
+    let Some(srv) = start(db, Settings::default()).await else {
+        return;
+    };
+    let cc = Some(("cc", "cc-secret"));
+    let mut tokens = Vec::new();
+    for resources in [&[API_A][..], &[API_B], &[API_A, API_B], &[]] {
+        let mut form = vec![("grant_type", "client_credentials"), ("scope", "read")];
+        form.extend(resources.iter().map(|r| ("resource", *r)));
+        let (s, v, _) = srv.token(cc, &form).await;
+        assert_eq!(s, 200, "{v}");
+        tokens.push(v["access_token"].as_str().unwrap().to_owned());
+    }
+    let [for_a, for_b, for_both, for_none] = <[String; 4]>::try_from(tokens).unwrap();
+    let store_b = StoreValidator::new(srv.store.clone()).with_audience(API_B);
+    let introspection_b = IntrospectionValidator::builder(
+        srv.url("/o/introspect/"),
+        IntrospectionAuth::Basic {
+            client_id: "cc".into(),
+            client_secret: "cc-secret".into(),
+        },
+    )
+    .audience(API_B)
+    .build()
+    .unwrap();
+    async fn outcome<V: TokenValidator>(v: &V, token: &str) -> Result<(), u16> {
+        // Twice: the second answer may come from a cache, and must say the same.
+        let first = v
+            .validate(token.to_owned())
+            .await
+            .map(|_| ())
+            .map_err(|e| e.status().as_u16());
+        let again = match v.validate_now(token) {
+            Some(r) => r.map(|_| ()).map_err(|e| e.status().as_u16()),
+            None => v
+                .validate(token.to_owned())
+                .await
+                .map(|_| ())
+                .map_err(|e| e.status().as_u16()),
+        };
+        assert_eq!(first, again, "cached answers agree");
+        first
+    }
+    for (name, ok_a, ok_b, ok_both, ok_none) in [
+        (
+            "store",
+            outcome(&store_b, &for_a).await,
+            outcome(&store_b, &for_b).await,
+            outcome(&store_b, &for_both).await,
+            outcome(&store_b, &for_none).await,
+        ),
+        (
+            "introspection",
+            outcome(&introspection_b, &for_a).await,
+            outcome(&introspection_b, &for_b).await,
+            outcome(&introspection_b, &for_both).await,
+            outcome(&introspection_b, &for_none).await,
+        ),
+    ] {
+        assert_eq!(ok_a, Err(401), "{name}: a token for A is refused by B");
+        assert_eq!(ok_b, Ok(()), "{name}");
+        assert_eq!(ok_both, Ok(()), "{name}");
+        assert_eq!(
+            ok_none,
+            Err(401),
+            "{name}: no audience is refused by default"
+        );
+    }
+    let lenient = StoreValidator::new(srv.store.clone())
+        .with_audience(API_B)
+        .allow_tokens_without_audience(true);
+    assert_eq!(outcome(&lenient, &for_none).await, Ok(()));
+    assert_eq!(outcome(&lenient, &for_a).await, Err(401));
+    let lenient = IntrospectionValidator::builder(
+        srv.url("/o/introspect/"),
+        IntrospectionAuth::Basic {
+            client_id: "cc".into(),
+            client_secret: "cc-secret".into(),
+        },
+    )
+    .audience(API_B)
+    .allow_tokens_without_audience(true)
+    .build()
+    .unwrap();
+    assert_eq!(outcome(&lenient, &for_none).await, Ok(()));
+    assert_eq!(outcome(&lenient, &for_a).await, Err(401));
+}
+
+/// `serve`'s demo API with a configured identifier refuses tokens for other resources
+/// and takes tokens for it, or without an audience.
+async fn the_demo_api_checks_a_configured_audience(db: Db) {
+    let mut settings = Settings::default();
+    settings.oauth2_protected_resource_identifier = API_B.into();
+    let Some(srv) = start(db, settings).await else {
+        return;
+    };
+    let cc = Some(("cc", "cc-secret"));
+    for (resource, status) in [(Some(API_A), 401), (Some(API_B), 200), (None, 200)] {
+        let mut form = vec![("grant_type", "client_credentials"), ("scope", "read")];
+        form.extend(resource.map(|r| ("resource", r)));
+        let (_, v, _) = srv.token(cc, &form).await;
+        let (s, body) = srv.hello(v["access_token"].as_str().unwrap()).await;
+        assert_eq!(s, status, "{resource:?}: {body}");
+    }
+}
+
+fn dcr_settings(policy: tower_oauth_toolkit::settings::DcrPolicy) -> Settings {
+    let mut s = Settings::default();
+    s.dcr_enabled = true;
+    s.dcr_registration_policy = policy;
+    s
+}
+
+/// A JSON request to the provider: (status, JSON, headers).
+async fn send_json(
+    http: &reqwest::Client,
+    method: reqwest::Method,
+    url: &str,
+    token: Option<&str>,
+    body: Option<&Value>,
+) -> (u16, Value, reqwest::header::HeaderMap) {
+    let mut req = http.request(method, url);
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    if let Some(b) = body {
+        req = req
+            .header("content-type", "application/json")
+            .body(b.to_string());
+    }
+    let res = req.send().await.unwrap();
+    let status = res.status().as_u16();
+    let headers = res.headers().clone();
+    let text = res.text().await.unwrap();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::Null),
+        headers,
+    )
+}
+
+/// DCR is off by default: 404 and no `registration_endpoint`.
+async fn registration_is_off_by_default(db: Db) {
+    let Some(srv) = start(db, Settings::default()).await else {
+        return;
+    };
+    let body = serde_json::json!({"redirect_uris": [REDIRECT]});
+    let (s, v, _) = send_json(
+        &srv.http,
+        reqwest::Method::POST,
+        &srv.url("/o/register/"),
+        None,
+        Some(&body),
+    )
+    .await;
+    assert_eq!(s, 404, "{v}");
+    let meta: Value = srv
+        .http
+        .get(srv.url("/o/.well-known/oauth-authorization-server"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(meta.get("registration_endpoint").is_none(), "{meta}");
+}
+
+/// RFC 7591 registration and every RFC 7592 operation, open policy.
+async fn dynamic_registration_and_management(db: Db) {
+    use tower_oauth_toolkit::settings::DcrPolicy;
+    let Some(srv) = start(db, dcr_settings(DcrPolicy::Open)).await else {
+        return;
+    };
+    let http = &srv.http;
+    let register = srv.url("/o/register/");
+    let meta: Value = http
+        .get(srv.url("/o/.well-known/oauth-authorization-server"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(meta["registration_endpoint"], register);
+    let body = serde_json::json!({
+        "redirect_uris": [REDIRECT],
+        "client_name": "An agent",
+        "token_endpoint_auth_method": "none",
+        "grant_types": ["authorization_code", "refresh_token"],
+        "response_types": ["code"],
+        "scope": "read",
+        "client_uri": "https://agent.example",
+        "contacts": ["ops@agent.example"],
+        "unknown_member": {"is": "ignored"},
+    });
+    let (s, v, h) = send_json(http, reqwest::Method::POST, &register, None, Some(&body)).await;
+    assert_eq!(s, 201, "{v}");
+    assert_eq!(h["cache-control"], "no-store");
+    let client_id = v["client_id"].as_str().unwrap().to_owned();
+    let token = v["registration_access_token"].as_str().unwrap().to_owned();
+    let uri = v["registration_client_uri"].as_str().unwrap().to_owned();
+    assert_eq!(uri, srv.url(&format!("/o/register/{client_id}/")));
+    assert!(v.get("client_secret").is_none(), "a public client: {v}");
+    assert!(v["client_id_issued_at"].as_i64().unwrap() > 1_700_000_000);
+    for (k, expected) in [
+        ("client_name", serde_json::json!("An agent")),
+        ("redirect_uris", serde_json::json!([REDIRECT])),
+        ("token_endpoint_auth_method", serde_json::json!("none")),
+        (
+            "grant_types",
+            serde_json::json!(["authorization_code", "refresh_token"]),
+        ),
+        ("response_types", serde_json::json!(["code"])),
+        ("scope", serde_json::json!("read")),
+        ("client_uri", serde_json::json!("https://agent.example")),
+        ("contacts", serde_json::json!(["ops@agent.example"])),
+    ] {
+        assert_eq!(v[k], expected, "{k}: {v}");
+    }
+    assert!(v.get("unknown_member").is_none());
+    let app = srv
+        .store
+        .find_application_by_client_id(&client_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(app.name, "An agent");
+    assert_eq!(
+        app.client_type,
+        tower_oauth_toolkit::model::ClientType::Public
+    );
+
+    // Read.
+    let (s, read, _) = send_json(http, reqwest::Method::GET, &uri, Some(&token), None).await;
+    assert_eq!(s, 200, "{read}");
+    assert_eq!(read["client_id"], client_id.as_str());
+    assert_eq!(read["client_name"], "An agent");
+    assert!(read.get("registration_access_token").is_none());
+    // Wrong, missing and another client's tokens: 401 invalid_token.
+    let (s2, v2, _) = send_json(
+        http,
+        reqwest::Method::POST,
+        &register,
+        None,
+        Some(
+            &serde_json::json!({"redirect_uris": [REDIRECT], "token_endpoint_auth_method": "none"}),
+        ),
+    )
+    .await;
+    assert_eq!(s2, 201, "{v2}");
+    let other_token = v2["registration_access_token"].as_str().unwrap().to_owned();
+    for bad in [Some("not-the-token"), None, Some(other_token.as_str())] {
+        for method in [reqwest::Method::GET, reqwest::Method::DELETE] {
+            let (s, v, h) = send_json(http, method.clone(), &uri, bad, None).await;
+            assert_eq!(
+                (s, err(&v)),
+                (401, "invalid_token"),
+                "{method} {bad:?}: {v}"
+            );
+            assert!(h["www-authenticate"]
+                .to_str()
+                .unwrap()
+                .contains("invalid_token"));
+        }
+    }
+
+    // Update: replaced metadata, a new registration token, the old one dead.
+    let update = serde_json::json!({
+        "client_id": client_id,
+        "redirect_uris": [REDIRECT, "http://127.0.0.1:9/other"],
+        "client_name": "A renamed agent",
+        "token_endpoint_auth_method": "none",
+    });
+    let (s, v, _) = send_json(
+        http,
+        reqwest::Method::PUT,
+        &uri,
+        Some(&token),
+        Some(&update),
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["client_name"], "A renamed agent");
+    assert!(v.get("client_uri").is_none(), "a PUT replaces the metadata");
+    let new_token = v["registration_access_token"].as_str().unwrap().to_owned();
+    assert_ne!(new_token, token);
+    assert_eq!(
+        send_json(http, reqwest::Method::GET, &uri, Some(&token), None)
+            .await
+            .0,
+        401,
+        "rotated out"
+    );
+    assert_eq!(
+        send_json(http, reqwest::Method::GET, &uri, Some(&new_token), None)
+            .await
+            .0,
+        200
+    );
+    let app = srv
+        .store
+        .find_application_by_client_id(&client_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(app.name, "A renamed agent");
+    assert_eq!(
+        app.redirect_uris,
+        format!("{REDIRECT} http://127.0.0.1:9/other")
+    );
+    // Bad updates.
+    for (body, code) in [
+        (
+            serde_json::json!({"redirect_uris": [REDIRECT], "token_endpoint_auth_method": "none"}),
+            "invalid_request",
+        ),
+        (
+            serde_json::json!({"client_id": client_id, "redirect_uris": [REDIRECT], "token_endpoint_auth_method": "client_secret_basic"}),
+            "invalid_client_metadata",
+        ),
+        (
+            serde_json::json!({"client_id": client_id, "redirect_uris": ["not a uri"], "token_endpoint_auth_method": "none"}),
+            "invalid_redirect_uri",
+        ),
+        (
+            serde_json::json!({"client_id": client_id, "registration_access_token": "x", "redirect_uris": [REDIRECT], "token_endpoint_auth_method": "none"}),
+            "invalid_request",
+        ),
+    ] {
+        let (s, v, _) = send_json(
+            http,
+            reqwest::Method::PUT,
+            &uri,
+            Some(&new_token),
+            Some(&body),
+        )
+        .await;
+        assert_eq!((s, err(&v)), (400, code), "{body}: {v}");
+    }
+
+    // A confidential client: a secret (once, stored hashed) that works at the token endpoint.
+    let (s, v, _) = send_json(
+        http,
+        reqwest::Method::POST,
+        &register,
+        None,
+        Some(&serde_json::json!({
+            "grant_types": ["client_credentials"],
+            "token_endpoint_auth_method": "client_secret_basic",
+        })),
+    )
+    .await;
+    assert_eq!(s, 201, "{v}");
+    let cc_id = v["client_id"].as_str().unwrap().to_owned();
+    let cc_secret = v["client_secret"].as_str().unwrap().to_owned();
+    let cc_token = v["registration_access_token"].as_str().unwrap().to_owned();
+    let cc_uri = v["registration_client_uri"].as_str().unwrap().to_owned();
+    assert_eq!(v["client_secret_expires_at"], 0);
+    let stored = srv
+        .store
+        .find_application_by_client_id(&cc_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_ne!(stored.client_secret, cc_secret, "stored hashed");
+    let (s, t, _) = srv
+        .token(
+            Some((&cc_id, &cc_secret)),
+            &[("grant_type", "client_credentials"), ("scope", "read")],
+        )
+        .await;
+    assert_eq!(s, 200, "{t}");
+    let access = t["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(srv.hello(&access).await.0, 200);
+    // Delete: 204, and the client and its tokens are gone.
+    let (s, _, _) = send_json(
+        http,
+        reqwest::Method::DELETE,
+        &cc_uri,
+        Some(&cc_token),
+        None,
+    )
+    .await;
+    assert_eq!(s, 204);
+    assert_eq!(
+        send_json(http, reqwest::Method::GET, &cc_uri, Some(&cc_token), None)
+            .await
+            .0,
+        401
+    );
+    let (s, t, _) = srv
+        .token(
+            Some((&cc_id, &cc_secret)),
+            &[("grant_type", "client_credentials")],
+        )
+        .await;
+    assert_eq!((s, err(&t)), (401, "invalid_client"), "{t}");
+    assert_eq!(srv.hello(&access).await.0, 401, "its tokens went with it");
+
+    // Registration errors.
+    let long = "x".repeat(300);
+    for (body, code) in [
+        (
+            serde_json::json!({"redirect_uris": ["not a uri"]}),
+            "invalid_redirect_uri",
+        ),
+        (
+            serde_json::json!({"redirect_uris": ["https://a.example/cb#frag"]}),
+            "invalid_redirect_uri",
+        ),
+        (
+            serde_json::json!({"grant_types": ["authorization_code"]}),
+            "invalid_redirect_uri",
+        ),
+        (
+            serde_json::json!({"redirect_uris": "https://a.example/cb"}),
+            "invalid_client_metadata",
+        ),
+        (
+            serde_json::json!({"redirect_uris": [REDIRECT], "token_endpoint_auth_method": "private_key_jwt"}),
+            "invalid_client_metadata",
+        ),
+        (
+            serde_json::json!({"grant_types": ["client_credentials"], "token_endpoint_auth_method": "none"}),
+            "invalid_client_metadata",
+        ),
+        (
+            serde_json::json!({"grant_types": ["password", "client_credentials"]}),
+            "invalid_client_metadata",
+        ),
+        (
+            serde_json::json!({"grant_types": ["client_credentials"], "response_types": ["code"]}),
+            "invalid_client_metadata",
+        ),
+        (
+            serde_json::json!({"redirect_uris": [REDIRECT], "scope": "read no-such-scope"}),
+            "invalid_client_metadata",
+        ),
+        (
+            serde_json::json!({"redirect_uris": [REDIRECT], "id_token_signed_response_alg": "HS256"}),
+            "invalid_client_metadata",
+        ),
+        (
+            serde_json::json!({"redirect_uris": [REDIRECT], "client_name": long}),
+            "invalid_client_metadata",
+        ),
+        (
+            serde_json::json!(["not", "an", "object"]),
+            "invalid_client_metadata",
+        ),
+    ] {
+        let (s, v, _) = send_json(http, reqwest::Method::POST, &register, None, Some(&body)).await;
+        assert_eq!((s, err(&v)), (400, code), "{body}: {v}");
+        assert!(!v["error_description"].as_str().unwrap().is_empty());
+    }
+    // Not JSON at all.
+    let res = http
+        .post(&register)
+        .form(&[("redirect_uris", REDIRECT)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+    let v: Value = res.json().await.unwrap();
+    assert_eq!(err(&v), "invalid_client_metadata");
+}
+
+/// Who may register: a signed-in user from this server's origin, or the holder of an
+/// initial access token; and at most DCR_REGISTRATIONS_PER_HOUR requests per address.
+async fn registration_policies_and_rate_limit(db: Db) {
+    use tower_oauth_toolkit::settings::DcrPolicy;
+    let body =
+        serde_json::json!({"redirect_uris": [REDIRECT], "token_endpoint_auth_method": "none"});
+    // A signed-in user.
+    let Some(srv) = start(db, dcr_settings(DcrPolicy::Authenticated)).await else {
+        return;
+    };
+    let register = srv.url("/o/register/");
+    let (s, v, _) = send_json(
+        &srv.http,
+        reqwest::Method::POST,
+        &register,
+        None,
+        Some(&body),
+    )
+    .await;
+    assert_eq!((s, err(&v)), (403, "access_denied"), "{v}");
+    let browser = common::http::browser();
+    let login = reqwest::Url::parse(&srv.url("/o/login/")).unwrap();
+    // Signed in (the login page answers 200 without a `next` to go back to).
+    let res = sign_in_as_alice(&browser, login).await;
+    assert!(
+        res.status().is_success() || res.status().is_redirection(),
+        "{}",
+        res.status()
+    );
+    let (s, v, _) = send_json(
+        &browser,
+        reqwest::Method::POST,
+        &register,
+        None,
+        Some(&body),
+    )
+    .await;
+    assert_eq!(s, 201, "{v}");
+    let app = srv
+        .store
+        .find_application_by_client_id(v["client_id"].as_str().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    let alice = srv
+        .store
+        .find_user_by_username("alice")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(app.user_id, Some(alice.id), "the user owns the client");
+    // The same session from another site's page: refused.
+    let res = browser
+        .post(&register)
+        .header("content-type", "application/json")
+        .header("origin", "https://evil.example")
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 403);
+
+    // An initial access token.
+    let mut settings = dcr_settings(DcrPolicy::InitialAccessToken);
+    settings
+        .scopes
+        .insert("oauth2_provider:dcr".into(), "Register clients".into());
+    let Some(srv) = start(db, settings).await else {
+        return;
+    };
+    let register = srv.url("/o/register/");
+    let (s, v, _) = send_json(
+        &srv.http,
+        reqwest::Method::POST,
+        &register,
+        None,
+        Some(&body),
+    )
+    .await;
+    assert_eq!((s, err(&v)), (401, "invalid_token"), "{v}");
+    let (_, t, _) = srv
+        .token(
+            Some(("cc", "cc-secret")),
+            &[("grant_type", "client_credentials"), ("scope", "read")],
+        )
+        .await;
+    let wrong_scope = t["access_token"].as_str().unwrap().to_owned();
+    let (s, _, _) = send_json(
+        &srv.http,
+        reqwest::Method::POST,
+        &register,
+        Some(&wrong_scope),
+        Some(&body),
+    )
+    .await;
+    assert_eq!(s, 401, "a token without the registration scope");
+    let (_, t, _) = srv
+        .token(
+            Some(("cc", "cc-secret")),
+            &[
+                ("grant_type", "client_credentials"),
+                ("scope", "oauth2_provider:dcr"),
+            ],
+        )
+        .await;
+    let initial = t["access_token"].as_str().unwrap().to_owned();
+    let (s, v, _) = send_json(
+        &srv.http,
+        reqwest::Method::POST,
+        &register,
+        Some(&initial),
+        Some(&body),
+    )
+    .await;
+    assert_eq!(s, 201, "{v}");
+
+    // The rate limit.
+    let mut settings = dcr_settings(DcrPolicy::Open);
+    settings.dcr_registrations_per_hour = 2;
+    let Some(srv) = start(db, settings).await else {
+        return;
+    };
+    let register = srv.url("/o/register/");
+    for expected in [201, 201, 429, 429] {
+        let (s, v, h) = send_json(
+            &srv.http,
+            reqwest::Method::POST,
+            &register,
+            None,
+            Some(&body),
+        )
+        .await;
+        assert_eq!(s, expected, "{v}");
+        if s == 429 {
+            assert!(h.contains_key("retry-after"));
+        }
+    }
+}
+
+/// cleartokens removes registered clients that never got a token, past the configured
+/// age (off by default), and counts them.
+async fn cleanup_removes_unused_registered_clients(db: Db) {
+    use tower_oauth_toolkit::cleanup::{clear_expired_with, NoProgress};
+    use tower_oauth_toolkit::model::Timestamp;
+    use tower_oauth_toolkit::settings::DcrPolicy;
+    use tower_oauth_toolkit::store::CleanupStep;
+    let Some(srv) = start(db, dcr_settings(DcrPolicy::Open)).await else {
+        return;
+    };
+    let register = srv.url("/o/register/");
+    let mut ids = Vec::new();
+    let mut secrets = Vec::new();
+    for _ in 0..2 {
+        let (s, v, _) = send_json(
+            &srv.http,
+            reqwest::Method::POST,
+            &register,
+            None,
+            Some(&serde_json::json!({"grant_types": ["client_credentials"]})),
+        )
+        .await;
+        assert_eq!(s, 201, "{v}");
+        ids.push(v["client_id"].as_str().unwrap().to_owned());
+        secrets.push(v["client_secret"].as_str().unwrap().to_owned());
+    }
+    // The second one is used.
+    let (s, t, _) = srv
+        .token(
+            Some((&ids[1], &secrets[1])),
+            &[("grant_type", "client_credentials")],
+        )
+        .await;
+    assert_eq!(s, 200, "{t}");
+    let later = Timestamp::now().add_secs(3600);
+    // Off by default.
+    let report = clear_expired_with(&*srv.store, &Settings::default(), later, &mut NoProgress)
+        .await
+        .unwrap();
+    assert_eq!(report.deleted(CleanupStep::UnusedRegisteredClients), 0);
+    let mut settings = Settings::default();
+    settings.dcr_unused_client_max_age_seconds = Some(std::time::Duration::from_secs(600));
+    // Younger than the age: kept.
+    let report = clear_expired_with(&*srv.store, &settings, Timestamp::now(), &mut NoProgress)
+        .await
+        .unwrap();
+    assert_eq!(report.deleted(CleanupStep::UnusedRegisteredClients), 0);
+    let report = clear_expired_with(&*srv.store, &settings, later, &mut NoProgress)
+        .await
+        .unwrap();
+    assert_eq!(report.deleted(CleanupStep::UnusedRegisteredClients), 1);
+    assert!(srv
+        .store
+        .find_application_by_client_id(&ids[0])
+        .await
+        .unwrap()
+        .is_none());
+    assert!(
+        srv.store
+            .find_application_by_client_id(&ids[1])
+            .await
+            .unwrap()
+            .is_some(),
+        "used: kept"
+    );
+    // Clients made by createapplication are never touched.
+    assert!(srv
+        .store
+        .find_application_by_client_id("cc")
+        .await
+        .unwrap()
+        .is_some());
+}
+
 on_both!(
+    registration_is_off_by_default,
+    dynamic_registration_and_management,
+    registration_policies_and_rate_limit,
+    cleanup_removes_unused_registered_clients,
     serve_publishes_the_demo_api_metadata,
     resource_settings_fill_the_document,
+    resource_indicators_in_the_provider,
+    jwt_access_tokens_carry_the_audience,
+    every_validator_checks_the_audience,
+    the_demo_api_checks_a_configured_audience,
 );

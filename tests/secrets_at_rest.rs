@@ -52,6 +52,70 @@ async fn device_authorization<S: Store>(s: std::sync::Arc<S>) -> Vec<String> {
     vec![device, user_code, typed]
 }
 
+/// A dynamic registration through the provider's endpoint (RFC 7591) and an update
+/// that rotates its registration access token (RFC 7592): the client secret and both
+/// registration access tokens it answered.
+async fn dynamic_registration<S: Store>(s: std::sync::Arc<S>) -> Vec<String> {
+    use tower::ServiceExt;
+    use tower_oauth_toolkit::provider::{Provider, StoreUsers};
+    let mut settings = tower_oauth_toolkit::settings::Settings::default();
+    settings.dcr_enabled = true;
+    settings.dcr_registration_policy = tower_oauth_toolkit::settings::DcrPolicy::Open;
+    let provider = Provider::builder(settings, s.clone(), StoreUsers::new(s.clone()))
+        .secret_key(vec![7; 32])
+        .build()
+        .unwrap();
+    let call = |req: http::Request<axum::body::Body>| {
+        let router = provider.router();
+        async move {
+            let res = router.oneshot(req).await.unwrap();
+            let status = res.status();
+            let body = http_body_util::BodyExt::collect(res.into_body())
+                .await
+                .unwrap()
+                .to_bytes();
+            (
+                status,
+                serde_json::from_slice::<serde_json::Value>(&body).unwrap(),
+            )
+        }
+    };
+    let metadata = serde_json::json!({
+        "grant_types": ["client_credentials"],
+        "token_endpoint_auth_method": "client_secret_basic",
+    });
+    let (status, v) = call(
+        http::Request::post("/register/")
+            .header("content-type", "application/json")
+            .body(axum::body::Body::from(metadata.to_string()))
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 201, "{v}");
+    let client_id = v["client_id"].as_str().unwrap().to_owned();
+    let secret = v["client_secret"].as_str().unwrap().to_owned();
+    let first = v["registration_access_token"].as_str().unwrap().to_owned();
+    let mut update = metadata.clone();
+    update["client_id"] = client_id.clone().into();
+    let (status, v) = call(
+        http::Request::put(format!("/register/{client_id}/"))
+            .header("content-type", "application/json")
+            .header("authorization", format!("Bearer {first}"))
+            .body(axum::body::Body::from(update.to_string()))
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 200, "{v}");
+    let second = v["registration_access_token"].as_str().unwrap().to_owned();
+    assert_ne!(first, second);
+    assert!(s
+        .find_registration(&token_checksum(&second))
+        .await
+        .unwrap()
+        .is_some());
+    vec![secret, first, second]
+}
+
 /// Issues one of everything through the store (the device codes through the device
 /// authorization endpoint); returns the plaintext values.
 async fn issue_everything<S: Store>(s: std::sync::Arc<S>) -> Vec<String> {
@@ -84,6 +148,7 @@ async fn issue_everything<S: Store>(s: std::sync::Arc<S>) -> Vec<String> {
     let app = s.create_application(new).await.unwrap();
     let grant = s
         .create_grant(NewGrant {
+            resource: String::new(),
             user_id: u.id,
             code_checksum: token_checksum(&code),
             application_id: app.id,
@@ -100,6 +165,7 @@ async fn issue_everything<S: Store>(s: std::sync::Arc<S>) -> Vec<String> {
         .unwrap();
     s.issue_tokens(IssueTokens {
         access: NewAccessToken {
+            resource: String::new(),
             token_checksum: token_checksum(&access),
             application_id: Some(app.id),
             user_id: Some(u.id),
@@ -111,6 +177,7 @@ async fn issue_everything<S: Store>(s: std::sync::Arc<S>) -> Vec<String> {
             created: now,
         },
         refresh: Some(NewRefreshToken {
+            resource: String::new(),
             token_checksum: token_checksum(&refresh),
             application_id: app.id,
             user_id: Some(u.id),
@@ -123,6 +190,7 @@ async fn issue_everything<S: Store>(s: std::sync::Arc<S>) -> Vec<String> {
     .await
     .unwrap();
     let device = device_authorization(s.clone()).await;
+    let registration = dynamic_registration(s.clone()).await;
     // The checksums themselves must be findable (the test would pass vacuously otherwise).
     assert!(s
         .find_access_token(&token_checksum(&access))
@@ -142,6 +210,7 @@ async fn issue_everything<S: Store>(s: std::sync::Arc<S>) -> Vec<String> {
         code,
     ];
     all.extend(device);
+    all.extend(registration);
     all
 }
 
@@ -171,6 +240,7 @@ async fn sqlite_file_holds_no_plaintext_secret() {
     .await
     .unwrap();
     assert!(tables.iter().any(|t| t == "oauth2_access_token"));
+    assert!(tables.iter().any(|t| t == "oauth2_registration"));
     let mut cells = 0;
     for table in &tables {
         let cols: Vec<String> =

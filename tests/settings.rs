@@ -97,6 +97,10 @@ mod defaults {
         dcr_registration_scope: "DCR_REGISTRATION_SCOPE" => ("oauth2_provider:registration");
         dcr_registration_token_expire_seconds: "DCR_REGISTRATION_TOKEN_EXPIRE_SECONDS" => (none);
         dcr_rotate_registration_token_on_update: "DCR_ROTATE_REGISTRATION_TOKEN_ON_UPDATE" => (true);
+        dcr_registration_policy: "DCR_REGISTRATION_POLICY" => ("authenticated");
+        dcr_initial_access_token_scope: "DCR_INITIAL_ACCESS_TOKEN_SCOPE" => ("oauth2_provider:dcr");
+        dcr_registrations_per_hour: "DCR_REGISTRATIONS_PER_HOUR" => (20);
+        dcr_unused_client_max_age_seconds: "DCR_UNUSED_CLIENT_MAX_AGE_SECONDS" => (none);
         cimd_enabled: "CIMD_ENABLED" => (false);
         cimd_allowed_hosts: "CIMD_ALLOWED_HOSTS" => ([]);
         cimd_fetch_timeout_seconds: "CIMD_FETCH_TIMEOUT_SECONDS" => (5);
@@ -495,7 +499,6 @@ fn several_errors_are_reported_together() {
         refresh_token_reuse_protection = true
         rotate_refresh_token = false
         oidc_rsa_private_key = "not a key"
-        dcr_enabled = true
         cimd_enabled = true
         require_pushed_authorization_requests = true
         oidc_rp_initiated_registration_enabled = true
@@ -523,7 +526,6 @@ fn several_errors_are_reported_together() {
         "OIDC_SUBJECT_TYPES_SUPPORTED must not be empty",
         "REFRESH_TOKEN_REUSE_PROTECTION is true but ROTATE_REFRESH_TOKEN is false",
         "OIDC_RSA_PRIVATE_KEY is not a PEM key",
-        "DCR_ENABLED is set, but dynamic client registration (RFC 7591/7592) is not implemented by tower-oauth-toolkit yet",
         "CIMD_ENABLED is set, but",
         "REQUIRE_PUSHED_AUTHORIZATION_REQUESTS is set, but",
         "OIDC_RP_INITIATED_REGISTRATION_ENABLED is set, but",

@@ -41,6 +41,7 @@ async fn app<S: Store>(s: &S, client_id: &str) -> Application {
 
 fn at(value: &str, app: &Application, user: Option<&User>, expires: Timestamp) -> NewAccessToken {
     NewAccessToken {
+        resource: String::new(),
         token_checksum: token_checksum(value),
         application_id: Some(app.id),
         user_id: user.map(|u| u.id),
@@ -55,6 +56,7 @@ fn at(value: &str, app: &Application, user: Option<&User>, expires: Timestamp) -
 
 fn rt(value: &str, app: &Application, user: Option<&User>, family: &str) -> NewRefreshToken {
     NewRefreshToken {
+        resource: String::new(),
         token_checksum: token_checksum(value),
         application_id: app.id,
         user_id: user.map(|u| u.id),
@@ -290,6 +292,7 @@ async fn rotation_revokes_the_old_pair_once<S: Store>(s: &S) {
     let a = app(s, "rot").await;
     let g = s
         .create_grant(NewGrant {
+            resource: String::new(),
             user_id: u.id,
             code_checksum: token_checksum("code"),
             application_id: a.id,
@@ -621,6 +624,7 @@ async fn grants_are_single_use_and_replay_revokes<S: Store>(s: &S) {
     let a = app(s, "code").await;
     let g = s
         .create_grant(NewGrant {
+            resource: String::new(),
             user_id: u.id,
             code_checksum: token_checksum("the-code"),
             application_id: a.id,
@@ -1038,6 +1042,7 @@ async fn cleanup_with_batch<S: Store>(s: &S, batch: u64) -> Vec<&'static str> {
     }
     // Expired grant and device grant.
     s.create_grant(NewGrant {
+        resource: String::new(),
         user_id: u.id,
         code_checksum: token_checksum("old-code"),
         application_id: a.id,

@@ -126,6 +126,7 @@ async fn tokens_of_other_shapes_keep_the_plain_checksum(db: Db) {
         srv.store
             .issue_tokens(IssueTokens {
                 access: NewAccessToken {
+                    resource: String::new(),
                     token_checksum: plain,
                     application_id: Some(app.id),
                     user_id: None,

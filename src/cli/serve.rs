@@ -252,12 +252,22 @@ pub fn demo_api_metadata(
 
 /// The standalone server's routes: the provider under `/o/`, its RFC 8414 document also
 /// at `/.well-known/oauth-authorization-server/o`, the demo API, and the demo API's RFC
-/// 9728 metadata (`metadata`, see [`demo_api_metadata`]).
+/// 9728 metadata (`metadata`, see [`demo_api_metadata`]). With a configured identifier
+/// the demo API refuses tokens whose RFC 8707 audience names another resource (tokens
+/// without one pass); a derived identifier depends on the request, so no audience is
+/// checked.
 pub fn app(
     provider: &Provider<SqlStore, StoreUsers<SqlStore>>,
     metadata: &ProtectedResourceMetadata,
 ) -> Router {
-    let validator = StoreValidator::new(provider.store().clone());
+    let mut validator = StoreValidator::new(provider.store().clone());
+    if let Some(resource) = metadata.resource() {
+        // A configured identifier: tokens issued for another resource (RFC 8707) are
+        // refused; tokens issued without one still pass, as before resource indicators.
+        validator = validator
+            .with_audience(resource)
+            .allow_tokens_without_audience(true);
+    }
     let bearer = BearerLayer::new(validator)
         .with_policy(ScopePolicy::required("read"))
         .with_resource_metadata(metadata);

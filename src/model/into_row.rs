@@ -63,6 +63,7 @@ impl NewGrant {
             auth_time: self.auth_time,
             created: self.created,
             used_at: None,
+            resource: self.resource,
         }
     }
 }
@@ -81,6 +82,7 @@ impl NewAccessToken {
             expires: self.expires,
             scope: self.scope,
             created: self.created,
+            resource: self.resource,
         }
     }
 }
@@ -97,6 +99,7 @@ impl NewRefreshToken {
             token_family: self.token_family,
             created: self.created,
             revoked: None,
+            resource: self.resource,
         }
     }
 }

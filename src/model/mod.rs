@@ -487,6 +487,9 @@ pub struct Grant {
     pub created: Timestamp,
     /// When the code was exchanged; a second exchange is a replay.
     pub used_at: Option<Timestamp>,
+    /// RFC 8707 resources the user authorized, space-separated ("" when the request named
+    /// none).
+    pub resource: String,
 }
 
 /// An authorization code to insert.
@@ -514,6 +517,9 @@ pub struct NewGrant {
     pub auth_time: Option<Timestamp>,
     /// Creation time.
     pub created: Timestamp,
+    /// RFC 8707 resources the user authorized, space-separated ("" when the request named
+    /// none).
+    pub resource: String,
 }
 
 /// An access token, stored by checksum.
@@ -540,6 +546,9 @@ pub struct AccessToken {
     pub scope: String,
     /// Creation time.
     pub created: Timestamp,
+    /// Its audience: RFC 8707 resources, space-separated ("" when none was asked for,
+    /// and the token is not restricted to one).
+    pub resource: String,
 }
 
 impl AccessToken {
@@ -588,6 +597,9 @@ pub struct NewAccessToken {
     pub scope: String,
     /// Creation time.
     pub created: Timestamp,
+    /// Its audience: RFC 8707 resources, space-separated ("" when none was asked for,
+    /// and the token is not restricted to one).
+    pub resource: String,
 }
 
 /// A refresh token, stored by checksum.
@@ -610,6 +622,10 @@ pub struct RefreshToken {
     pub created: Timestamp,
     /// When it was revoked (rotation or explicit revocation).
     pub revoked: Option<Timestamp>,
+    /// The RFC 8707 resources it may get access tokens for, space-separated ("" for no
+    /// restriction): the whole set granted, which a refresh request may narrow for one
+    /// access token without narrowing it for the next.
+    pub resource: String,
 }
 
 /// A refresh token to insert. `access_token_id` is normally set by
@@ -628,6 +644,10 @@ pub struct NewRefreshToken {
     pub token_family: Option<String>,
     /// Creation time.
     pub created: Timestamp,
+    /// The RFC 8707 resources it may get access tokens for, space-separated ("" for no
+    /// restriction): the whole set granted, which a refresh request may narrow for one
+    /// access token without narrowing it for the next.
+    pub resource: String,
 }
 
 /// A new token family identifier (a random UUID, as DOT's `token_family`).
@@ -720,6 +740,64 @@ pub struct NewDeviceGrant {
     pub client_id: String,
     /// Creation time.
     pub created: Timestamp,
+}
+
+/// An RFC 7591 dynamic registration: the registration access token of a dynamically
+/// registered client (stored by checksum) and the metadata it was registered with.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "sqlx", derive(sqlx::FromRow))]
+pub struct Registration {
+    /// Primary key.
+    pub id: i64,
+    /// The registered client.
+    pub application_id: i64,
+    /// SHA-256 checksum of the registration access token.
+    pub token_checksum: String,
+    /// The token's scope (DCR_REGISTRATION_SCOPE when it was issued).
+    pub scope: String,
+    /// When the token expires (`None`: never).
+    pub expires: Option<Timestamp>,
+    /// The client metadata as registered (a JSON object).
+    pub metadata: String,
+    /// Registration time.
+    pub created: Timestamp,
+}
+
+impl Registration {
+    /// Whether the registration access token still works at `now`.
+    pub fn token_is_live(&self, now: Timestamp) -> bool {
+        self.expires.is_none_or(|e| now < e)
+    }
+}
+
+/// A registration to insert with its application.
+#[derive(Clone, Debug)]
+pub struct NewRegistration {
+    /// SHA-256 checksum of the registration access token.
+    pub token_checksum: String,
+    /// The token's scope.
+    pub scope: String,
+    /// When the token expires (`None`: never).
+    pub expires: Option<Timestamp>,
+    /// The client metadata (a JSON object).
+    pub metadata: String,
+    /// Registration time.
+    pub created: Timestamp,
+}
+
+impl NewRegistration {
+    /// The stored row under primary key `id`, for `application_id`.
+    pub fn into_row(self, id: i64, application_id: i64) -> Registration {
+        Registration {
+            id,
+            application_id,
+            token_checksum: self.token_checksum,
+            scope: self.scope,
+            expires: self.expires,
+            metadata: self.metadata,
+            created: self.created,
+        }
+    }
 }
 
 mod into_row;

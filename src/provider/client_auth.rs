@@ -75,6 +75,16 @@ impl Applications {
         }
     }
 
+    /// Drops `client_id` (changed or deleted in this process: RFC 7592).
+    pub(crate) async fn forget(&self, client_id: &str) {
+        if let Some(cache) = &self.cache {
+            cache.invalidate(client_id).await;
+        }
+        if let Some(origins) = &self.origins {
+            origins.invalidate(&()).await;
+        }
+    }
+
     /// The application with `client_id` (unknown ones are not remembered).
     pub(crate) async fn get<S: Store>(
         &self,

@@ -46,6 +46,9 @@ pub enum ErrorCode {
     SlowDown,
     /// RFC 8628 §3.5: the device code expired; start a new device authorization.
     ExpiredToken,
+    /// RFC 8707 §2: a `resource` is not an absolute URI without a fragment, is not one
+    /// the client may ask for, or is wider than what was granted.
+    InvalidTarget,
 }
 
 impl ErrorCode {
@@ -70,6 +73,7 @@ impl ErrorCode {
             ErrorCode::AuthorizationPending => "authorization_pending",
             ErrorCode::SlowDown => "slow_down",
             ErrorCode::ExpiredToken => "expired_token",
+            ErrorCode::InvalidTarget => "invalid_target",
         }
     }
 }
@@ -123,6 +127,10 @@ impl OAuthError {
     /// `invalid_scope`.
     pub fn invalid_scope(d: impl Into<String>) -> Self {
         Self::new(ErrorCode::InvalidScope, d)
+    }
+    /// `invalid_target` (RFC 8707).
+    pub fn invalid_target(d: impl Into<String>) -> Self {
+        Self::new(ErrorCode::InvalidTarget, d)
     }
     /// `unauthorized_client`.
     pub fn unauthorized_client(d: impl Into<String>) -> Self {

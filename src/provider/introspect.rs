@@ -173,7 +173,7 @@ async fn introspect<'p, S: Store, U: UserAuthenticator>(
 struct ActiveAccess<'a> {
     active: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
-    aud: Option<&'a str>,
+    aud: Option<Aud<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     client_id: Option<String>,
     exp: i64,
@@ -184,6 +184,30 @@ struct ActiveAccess<'a> {
     token_type: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     username: Option<String>,
+}
+
+/// RFC 7662 `aud`: the token's RFC 8707 resources (a string for one, an array for
+/// several), else OAUTH2_PROTECTED_RESOURCE_IDENTIFIER.
+#[derive(serde::Serialize)]
+#[serde(untagged)]
+enum Aud<'a> {
+    Configured(&'a str),
+    One(String),
+    Many(Vec<String>),
+}
+
+impl<'a> Aud<'a> {
+    fn of(stored: String, configured: &'a str) -> Option<Aud<'a>> {
+        if stored.is_empty() {
+            return (!configured.is_empty()).then_some(Aud::Configured(configured));
+        }
+        if !stored.contains(' ') {
+            return Some(Aud::One(stored));
+        }
+        Some(Aud::Many(
+            stored.split_ascii_whitespace().map(str::to_owned).collect(),
+        ))
+    }
 }
 
 /// An introspection answer.
@@ -271,6 +295,9 @@ async fn answer_for<'a, S: Store>(
             if let Some(at) = at {
                 m.insert("scope".into(), at.scope.into());
             }
+            if let Some(aud) = Aud::of(rt.resource, "") {
+                m.insert("aud".into(), serde_json::to_value(aud).unwrap_or_default());
+            }
             if let Some(uid) = rt.user_id {
                 add_user(store, &mut m, uid).await?;
             }
@@ -284,7 +311,7 @@ async fn answer_for<'a, S: Store>(
         }
         return Ok(Answer::Access(ActiveAccess {
             active: true,
-            aud: (!audience.is_empty()).then_some(audience),
+            aud: Aud::of(d.token.resource, audience),
             client_id: d.client_id,
             exp: d.token.expires.unix(),
             iat: d.token.created.unix(),

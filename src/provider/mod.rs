@@ -15,9 +15,14 @@
 //! | `login/` | — | the built-in login page (when the host has no session of its own) |
 //! | `userinfo/` | OIDC Core §5.3 | GET and POST, Bearer token with `openid` (OIDC on) |
 //! | `logout/` | OIDC RP-Initiated Logout 1.0 | when `OIDC_RP_INITIATED_LOGOUT_ENABLED` |
+//! | `register/`, `register/<client_id>/` | RFC 7591, RFC 7592 | when `DCR_ENABLED` (see below) |
 //! | `.well-known/openid-configuration` | OIDC Discovery 1.0 | OIDC on |
 //! | `.well-known/jwks.json` | RFC 7517 | OIDC on; `Cache-Control: max-age=OIDC_JWKS_MAX_AGE_SECONDS` |
-//! | `.well-known/oauth-authorization-server` | RFC 8414 | always |
+//! | `.well-known/oauth-authorization-server` | RFC 8414 | always; also at the host's root, path inserted ([`Provider::root_metadata_router`]) |
+//!
+//! The authorization and token endpoints take RFC 8707 `resource` indicators (see
+//! [`resources`]): the tokens' audience, which introspection and JWT access tokens
+//! report as `aud` and the resource side's validators check.
 //!
 //! ```no_run
 //! use std::sync::Arc;
@@ -38,6 +43,19 @@
 //!
 //! The protocol logic lives in plain async functions over the store ([`grants`],
 //! [`client_auth`]); the axum handlers only parse and answer.
+//!
+//! ## Dynamic client registration
+//! With `DCR_ENABLED`, `POST register/` takes RFC 7591 client metadata as JSON and
+//! answers 201 with the new `client_id`, the secret of a confidential client (once; stored
+//! hashed), a `registration_access_token` (stored as a checksum) and the
+//! `registration_client_uri`, where that token reads (`GET`), replaces (`PUT`, a new
+//! token when `DCR_ROTATE_REGISTRATION_TOKEN_ON_UPDATE`) or deletes (`DELETE`, 204) the
+//! registration. `DCR_REGISTRATION_POLICY` says who may register: a signed-in user
+//! (DOT's default), an initial access token, or anyone; `DCR_REGISTRATIONS_PER_HOUR`
+//! bounds the requests per address, and `cleartokens` removes registered clients unused
+//! for `DCR_UNUSED_CLIENT_MAX_AGE_SECONDS`. The metadata documents name the
+//! `registration_endpoint`. Errors are RFC 7591's `invalid_redirect_uri` and
+//! `invalid_client_metadata`; a bad registration token is 401 `invalid_token`.
 //!
 //! ## Differences from DOT
 //! - A replayed authorization code fails **and revokes every token issued from it**
@@ -61,6 +79,8 @@ pub(crate) mod pages;
 pub(crate) mod params;
 pub mod pkce;
 pub(crate) mod redirect_uri;
+pub(crate) mod registration;
+pub mod resources;
 pub mod revoke;
 pub(crate) mod session;
 pub(crate) mod templates;
@@ -144,6 +164,8 @@ pub(crate) struct Inner<S, U> {
     pub(crate) store: Arc<S>,
     pub(crate) users: U,
     pub(crate) scopes: Arc<dyn ScopesBackend>,
+    /// Which RFC 8707 resources a client may ask for.
+    pub(crate) resource_policy: Arc<dyn resources::ResourcePolicy>,
     pub(crate) keys: Keys,
     pub(crate) secrets: client_auth::VerifiedSecrets,
     pub(crate) applications: client_auth::Applications,
@@ -153,6 +175,10 @@ pub(crate) struct Inner<S, U> {
     pub(crate) issuer: Option<url::Url>,
     /// The compiled pages (login, consent, error).
     pub(crate) templates: templates::Templates,
+    /// Client ids and secrets of dynamically registered clients (RFC 7591).
+    pub(crate) generators: crate::generators::Generators,
+    /// Registration requests per address (DCR_REGISTRATIONS_PER_HOUR).
+    pub(crate) registrations: registration::RateLimit,
 }
 
 /// The authorization server. Cheap to clone. See the [module docs](self).
@@ -188,6 +214,7 @@ pub struct ProviderBuilder<S, U> {
     claims: Option<Arc<dyn oidc::id_token::ClaimsProvider>>,
     generators: crate::generators::Generators,
     scopes: Option<Arc<dyn ScopesBackend>>,
+    resource_policy: Arc<dyn resources::ResourcePolicy>,
 }
 
 impl<S: Store, U: UserAuthenticator> Provider<S, U> {
@@ -206,6 +233,7 @@ impl<S: Store, U: UserAuthenticator> Provider<S, U> {
             generators: crate::generators::Generators::default(),
             scopes: None,
             claims: None,
+            resource_policy: Arc::new(resources::DefaultResourcePolicy),
         }
     }
 
@@ -270,6 +298,13 @@ impl<S: Store, U: UserAuthenticator> Provider<S, U> {
             .route(
                 "/logout/",
                 get(oidc::logout::logout_get::<S, U>).post(oidc::logout::logout_post::<S, U>),
+            )
+            .route("/register/", post(registration::register_post::<S, U>))
+            .route(
+                "/register/{client_id}/",
+                get(registration::registration_get::<S, U>)
+                    .put(registration::registration_put::<S, U>)
+                    .delete(registration::registration_delete::<S, U>),
             )
             // Every endpoint takes a small form: refuse large bodies before reading them.
             .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
@@ -360,6 +395,14 @@ impl<S: Store, U: UserAuthenticator> ProviderBuilder<S, U> {
         self
     }
 
+    /// Which RFC 8707 `resource` values a client may ask for at the authorization and
+    /// token endpoints (default [`DefaultResourcePolicy`](resources::DefaultResourcePolicy):
+    /// any https URI, and http on a loopback host). A refused value is `invalid_target`.
+    pub fn resource_policy(mut self, policy: impl resources::ResourcePolicy + 'static) -> Self {
+        self.resource_policy = Arc::new(policy);
+        self
+    }
+
     /// The claims about users for ID tokens and userinfo (default: [`StandardClaims`]
     /// over the store's users: `preferred_username`, `email`).
     ///
@@ -420,6 +463,7 @@ impl<S: Store, U: UserAuthenticator> ProviderBuilder<S, U> {
         } else {
             None
         };
+        let generators = self.generators.clone();
         let minter = build_minter(&settings, self.issuer.as_ref(), keys.clone())?
             .with_generators(self.generators);
         let oidc = settings.oidc_enabled.then(|| oidc::Oidc::new(keys));
@@ -435,6 +479,7 @@ impl<S: Store, U: UserAuthenticator> ProviderBuilder<S, U> {
                 store: self.store,
                 users: self.users,
                 scopes,
+                resource_policy: self.resource_policy,
                 keys: Keys::derive(&key),
                 secrets: client_auth::VerifiedSecrets::new(
                     self.secret_cache_ttl,
@@ -446,6 +491,8 @@ impl<S: Store, U: UserAuthenticator> ProviderBuilder<S, U> {
                 ),
                 issuer: self.issuer,
                 templates,
+                generators,
+                registrations: registration::RateLimit::new(),
             }),
         })
     }

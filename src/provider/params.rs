@@ -61,6 +61,22 @@ impl Params {
         Ok(found)
     }
 
+    /// Every value of a parameter that may be repeated (RFC 8707 `resource`), in order;
+    /// `invalid_request` if the request has more than [`MAX_PARAMS`] parameters.
+    pub(crate) fn get_all(&self, name: &str) -> Result<Vec<&str>, OAuthError> {
+        if self.too_many {
+            return Err(OAuthError::invalid_request(format!(
+                "More than {MAX_PARAMS} parameters."
+            )));
+        }
+        Ok(self
+            .pairs
+            .iter()
+            .filter(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+            .collect())
+    }
+
     /// The value of a required parameter.
     pub(crate) fn require(&self, name: &str) -> Result<&str, OAuthError> {
         self.get(name)?
@@ -84,6 +100,8 @@ mod tests {
         assert_eq!(p.get("b").unwrap(), None, "empty counts as absent");
         assert_eq!(p.get("c").unwrap(), Some("x y"));
         assert!(p.require("d").is_err());
+        assert_eq!(p.get_all("a").unwrap(), ["1", "2"]);
+        assert!(p.get_all("d").unwrap().is_empty());
         let many: String = (0..=MAX_PARAMS).map(|i| format!("k{i}=v&")).collect();
         assert!(Params::parse(many.as_bytes()).get("k0").is_err());
         assert!(!format!("{:?}", Params::parse(b"password=hunter2")).contains("hunter2"));

@@ -90,6 +90,7 @@ async fn token_request<S: Store, U: UserAuthenticator>(
         params: &params,
         throttle: &inner.throttle,
         client_addr: crate::provider::throttle::client_addr(&parts.extensions),
+        resource_policy: &*inner.resource_policy,
         // The one clock read of a token request: every grant decides with this time.
         now: Timestamp::now(),
     };

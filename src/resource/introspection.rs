@@ -89,6 +89,7 @@ struct Inner {
     url: reqwest::Url,
     authorization: http::HeaderValue,
     cache: TokenCache,
+    audience: Option<super::AudienceCheck>,
 }
 
 /// An RFC 7662 introspection client with a cache. Cheap to clone.
@@ -107,6 +108,8 @@ pub struct IntrospectionBuilder {
     negative_ttl: Duration,
     capacity: u64,
     client: Option<reqwest::Client>,
+    audience: Option<String>,
+    allow_missing_audience: bool,
 }
 
 impl IntrospectionBuilder {
@@ -128,6 +131,18 @@ impl IntrospectionBuilder {
     /// Most tokens cached (default 100,000).
     pub fn cache_capacity(mut self, capacity: u64) -> Self {
         self.capacity = capacity;
+        self
+    }
+    /// Accept only tokens whose introspected `aud` names `resource` (RFC 8707); see
+    /// [`audience`](super::audience).
+    pub fn audience(mut self, resource: impl Into<String>) -> Self {
+        self.audience = Some(resource.into());
+        self
+    }
+    /// With [`audience`](Self::audience): also accept tokens introspected without any
+    /// `aud` (default: refused).
+    pub fn allow_tokens_without_audience(mut self, allow: bool) -> Self {
+        self.allow_missing_audience = allow;
         self
     }
     /// Use this HTTP client (connection pool, proxies, TLS roots) instead of a new one.
@@ -166,6 +181,9 @@ impl IntrospectionBuilder {
                 url,
                 authorization,
                 cache: TokenCache::new(self.capacity, self.max_ttl, self.negative_ttl),
+                audience: self.audience.map(|a| {
+                    super::AudienceCheck::new([a]).allow_missing(self.allow_missing_audience)
+                }),
             }),
         })
     }
@@ -187,6 +205,8 @@ impl IntrospectionValidator {
             negative_ttl: Duration::ZERO,
             capacity: 100_000,
             client: None,
+            audience: None,
+            allow_missing_audience: false,
         }
     }
 
@@ -336,7 +356,11 @@ impl TokenValidator for IntrospectionValidator {
     type Future = BoxValidation;
 
     fn validate_now(&self, token: &str) -> Option<Result<Arc<TokenInfo>, BearerError>> {
-        self.inner.cache.get_now(&token_key(token))
+        let outcome = self.inner.cache.get_now(&token_key(token))?;
+        Some(super::AudienceCheck::apply(
+            self.inner.audience.as_ref(),
+            outcome,
+        ))
     }
 
     fn validate(&self, token: String) -> BoxValidation {
@@ -344,7 +368,9 @@ impl TokenValidator for IntrospectionValidator {
         let key = token_key(&token);
         Box::pin(async move {
             let cache = inner.cache.clone();
-            cache.get_or_load(key, Self::introspect(inner, token)).await
+            let audience = inner.audience.clone();
+            let outcome = cache.get_or_load(key, Self::introspect(inner, token)).await;
+            super::AudienceCheck::apply(audience.as_ref(), outcome)
         })
     }
 }

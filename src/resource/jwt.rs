@@ -116,6 +116,8 @@ struct Inner {
     remote: Option<Remote>,
     /// Verified tokens by digest, when [`JwtValidatorBuilder::cache`] is on.
     cache: Option<super::cache::TokenCache>,
+    /// The `aud` check (also done by jsonwebtoken unless tokens without one are allowed).
+    audience: Option<super::AudienceCheck>,
 }
 
 /// A JWT access-token validator. Cheap to clone.
@@ -149,6 +151,7 @@ pub struct JwtValidatorBuilder {
     algorithms: Vec<Algorithm>,
     issuer: Option<String>,
     audience: Option<Vec<String>>,
+    allow_missing_audience: bool,
     leeway: u64,
     require_at_jwt: bool,
     keys: Vec<Key>,
@@ -167,6 +170,7 @@ impl JwtValidator {
             algorithms: vec![Algorithm::RS256],
             issuer: None,
             audience: None,
+            allow_missing_audience: false,
             leeway: 30,
             require_at_jwt: true,
             keys: Vec::new(),
@@ -293,7 +297,10 @@ impl JwtValidator {
         let key = keys
             .find(header.kid.as_deref(), header.alg)
             .ok_or_else(|| invalid("unknown signing key"))?;
-        decode(&token, &key.key, validation)
+        super::AudienceCheck::apply(
+            inner.audience.as_ref(),
+            decode(&token, &key.key, validation),
+        )
     }
 }
 
@@ -390,9 +397,16 @@ impl JwtValidatorBuilder {
         self.issuer = Some(issuer.into());
         self
     }
-    /// Accepted `aud` values (the token must name one).
+    /// Accepted `aud` values (the token must name one): the resource's identifier, the
+    /// confused-deputy defence of [`audience`](super::audience).
     pub fn audience(mut self, audience: &[&str]) -> Self {
         self.audience = Some(audience.iter().map(|s| s.to_string()).collect());
+        self
+    }
+    /// With [`audience`](Self::audience): also accept tokens without an `aud` claim
+    /// (default: refused).
+    pub fn allow_tokens_without_audience(mut self, allow: bool) -> Self {
+        self.allow_missing_audience = allow;
         self
     }
     /// Clock-skew leeway for `exp`/`nbf` in seconds (default 30).
@@ -525,13 +539,15 @@ impl JwtValidatorBuilder {
                 if self.issuer.is_some() {
                     required.push("iss");
                 }
-                if self.audience.is_some() {
+                if self.audience.is_some() && !self.allow_missing_audience {
                     required.push("aud");
                 }
                 validation.set_required_spec_claims(&required);
                 match &self.audience {
-                    Some(aud) => validation.set_audience(aud),
-                    None => validation.validate_aud = false,
+                    Some(aud) if !self.allow_missing_audience => validation.set_audience(aud),
+                    // Checked after decoding (AudienceCheck), where a token without `aud`
+                    // may pass.
+                    _ => validation.validate_aud = false,
                 }
                 if let Some(iss) = &self.issuer {
                     validation.set_issuer(&[iss]);
@@ -575,6 +591,9 @@ impl JwtValidatorBuilder {
                 cache: self.cache.map(|(ttl, capacity)| {
                     super::cache::TokenCache::new(capacity, ttl, Duration::ZERO)
                 }),
+                audience: self.audience.map(|aud| {
+                    super::AudienceCheck::new(aud).allow_missing(self.allow_missing_audience)
+                }),
             }),
         })
     }
@@ -617,7 +636,10 @@ impl TokenValidator for JwtValidator {
             return None;
         }
         let key = keys.find(header.kid.as_deref(), header.alg)?;
-        Some(decode(token, &key.key, validation))
+        Some(super::AudienceCheck::apply(
+            self.inner.audience.as_ref(),
+            decode(token, &key.key, validation),
+        ))
     }
 }
 

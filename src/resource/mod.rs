@@ -44,6 +44,7 @@
 //! missing or bad token, 400 for a malformed request, 403 only for missing scopes, and 503
 //! — never 401, never a pass — when the token cannot be checked.
 
+pub mod audience;
 pub mod cache;
 pub mod error;
 #[cfg(feature = "axum")]
@@ -70,6 +71,7 @@ use pin_project_lite::pin_project;
 use tower_layer::Layer;
 use tower_service::Service;
 
+pub use audience::AudienceCheck;
 pub use cache::TokenCache;
 pub use error::BearerError;
 pub use form::{FormBearer, FormBearerLayer, DEFAULT_FORM_BODY_LIMIT};

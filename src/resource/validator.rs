@@ -6,6 +6,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::audience::AudienceCheck;
 use super::cache::{CacheEntry, TokenCache};
 use super::error::BearerError;
 use super::token::TokenInfo;
@@ -61,6 +62,7 @@ where
 pub struct StoreValidator<S> {
     store: Arc<S>,
     cache: Option<TokenCache>,
+    audience: Option<AudienceCheck>,
 }
 
 impl<S> Clone for StoreValidator<S> {
@@ -68,6 +70,7 @@ impl<S> Clone for StoreValidator<S> {
         StoreValidator {
             store: self.store.clone(),
             cache: self.cache.clone(),
+            audience: self.audience.clone(),
         }
     }
 }
@@ -75,7 +78,29 @@ impl<S> Clone for StoreValidator<S> {
 impl<S: Store> StoreValidator<S> {
     /// A validator over `store`, without cache.
     pub fn new(store: Arc<S>) -> Self {
-        StoreValidator { store, cache: None }
+        StoreValidator {
+            store,
+            cache: None,
+            audience: None,
+        }
+    }
+
+    /// Accept only tokens issued for `resource` (their RFC 8707 audience names it); see
+    /// [`audience`](super::audience) for why, and for tokens without an audience.
+    pub fn with_audience(mut self, resource: impl Into<String>) -> Self {
+        let allow = self
+            .audience
+            .as_ref()
+            .is_some_and(AudienceCheck::allows_missing);
+        self.audience = Some(AudienceCheck::new([resource.into()]).allow_missing(allow));
+        self
+    }
+
+    /// With [`with_audience`](Self::with_audience): also accept tokens issued without
+    /// any resource (default: refused).
+    pub fn allow_tokens_without_audience(mut self, allow: bool) -> Self {
+        self.audience = self.audience.map(|a| a.allow_missing(allow));
+        self
     }
 
     /// Caches answers for at most `max_ttl` (never past the token's expiry), up to
@@ -113,7 +138,12 @@ fn token_info(details: &AccessTokenDetails) -> TokenInfo {
         sub: details.token.user_id.map(|u| u.to_string()),
         exp: Some(details.token.expires.unix()),
         iat: Some(details.token.created.unix()),
-        aud: Vec::new(),
+        aud: details
+            .token
+            .resource
+            .split_ascii_whitespace()
+            .map(str::to_owned)
+            .collect(),
         claims: serde_json::Map::new(),
     }
 }
@@ -124,10 +154,12 @@ impl<S: Store> TokenValidator for StoreValidator<S> {
     fn validate_now(&self, token: &str) -> Option<Result<Arc<TokenInfo>, BearerError>> {
         let digest = token_key(token);
         if let Some(cache) = &self.cache {
-            return cache.get_now(&digest);
+            return cache
+                .get_now(&digest)
+                .map(|o| AudienceCheck::apply(self.audience.as_ref(), o));
         }
         let hit = self.store.cached_access_token(&digest)?;
-        Some(match hit.details() {
+        let outcome = match hit.details() {
             Some(d) if is_good(d, Timestamp::now()) => {
                 // The slot holds a `TokenInfo` unless another reader of the cache put
                 // something else there first: then build one.
@@ -136,16 +168,24 @@ impl<S: Store> TokenValidator for StoreValidator<S> {
                     .unwrap_or_else(|| Arc::new(token_info(d))))
             }
             _ => CacheEntry::inactive().into_result(),
-        })
+        };
+        Some(AudienceCheck::apply(self.audience.as_ref(), outcome))
     }
 
     fn validate(&self, token: String) -> BoxValidation {
         let store = self.store.clone();
+        let audience = self.audience.clone();
         match self.cache.clone() {
-            None => Box::pin(async move { Self::lookup(store, token).await?.into_result() }),
+            None => Box::pin(async move {
+                let outcome = Self::lookup(store, token).await?.into_result();
+                AudienceCheck::apply(audience.as_ref(), outcome)
+            }),
             Some(cache) => {
                 let key = token_key(&token);
-                Box::pin(async move { cache.get_or_load(key, Self::lookup(store, token)).await })
+                Box::pin(async move {
+                    let outcome = cache.get_or_load(key, Self::lookup(store, token)).await;
+                    AudienceCheck::apply(audience.as_ref(), outcome)
+                })
             }
         }
     }

@@ -80,7 +80,7 @@
 //! | `OAUTH2_VALIDATOR_CLASS` | in a later release (user authentication and claim hooks of the provider) |
 //! | `REDIRECT_URI_VALIDATOR`, `ALLOWED_ORIGIN_VALIDATOR` | in a later release |
 //! | `RESOURCE_SERVER_TOKEN_RESOURCE_VALIDATOR` | in a later release |
-//! | `DCR_REGISTRATION_PERMISSION_CLASSES` | in a later release (with dynamic client registration) |
+//! | `DCR_REGISTRATION_PERMISSION_CLASSES` | `DCR_REGISTRATION_POLICY` ([`DcrPolicy`]: `authenticated`, `initial_access_token`, `open`) |
 //! | `CIMD_METADATA_FETCHER`, `CIMD_REGISTRATION_PERMISSION_CLASSES` | in a later release (with client ID metadata documents) |
 //! | `CLIENT_ASSERTION_JWKS_FETCHER` | in a later release (with JWT client authentication) |
 //! | `OAUTH2_SERVER_CLASS`, `OIDC_SERVER_CLASS`, `OAUTH2_BACKEND_CLASS`, `EXTRA_SERVER_KWARGS`, `ALWAYS_RELOAD_OAUTHLIB_CORE`, `OAUTH_PRE_TOKEN_VALIDATION` | not applicable: oauthlib plumbing (the endpoints are built in) |
@@ -98,11 +98,12 @@
 //! | every setting not named below | what DOT documents (differences in the next section) |
 //! | `COMPLIANT_BCP_RFC9700_TOKEN_STORAGE`, `COMPLIANT_BCP_RFC9700_ACCESS_TOKEN_TRANSPORT`, `REQUIRE_FORM_ENCODED_REQUEST_BODY` | always DOT's strict behaviour, whatever the value: tokens are stored as checksums only; the resource side reads `?access_token=` only where a host opts in (`BearerLayer::allow_query_parameter`); token, introspection and revocation bodies must be form-encoded (`400 invalid_request`; DOT answers 415) |
 //! | `PAR_ENABLED` | accepted: there is no PAR endpoint yet, so both values mean none |
-//! | `DCR_ENABLED`, `CIMD_ENABLED`, `REQUIRE_PUSHED_AUTHORIZATION_REQUESTS`, `OIDC_RP_INITIATED_REGISTRATION_ENABLED`, `RESOURCE_SERVER_INTROSPECTION_JWT_CLIENT_ID` | refused when set: the feature is not implemented yet |
+//! | `CIMD_ENABLED`, `REQUIRE_PUSHED_AUTHORIZATION_REQUESTS`, `OIDC_RP_INITIATED_REGISTRATION_ENABLED`, `RESOURCE_SERVER_INTROSPECTION_JWT_CLIENT_ID` | refused when set: the feature is not implemented yet |
 //! | `AUTHENTICATION_SERVER_EXP_TIME_ZONE` | `"UTC"` only |
 //! | `SECRET_KEY`, `ACCESS_TOKEN_FORMAT`, `LOGIN_FAILURE_LIMIT`, `CLIENT_AUTH_FAILURE_LIMIT`, `DEVICE_USER_CODE_FAILURE_LIMIT`, `FAILURE_WINDOW_SECONDS`, `LOCKOUT_SECONDS`, `MAX_LOCKOUT_SECONDS` | not DOT's: Django's `SECRET_KEY`, the access-token format, and the throttling of credential guessing (`provider::throttle`; django-axes does this for a Django site) |
 //! | `DEVICE_CODE_EXPIRE_SECONDS` | not DOT's: the lifetime of device codes (oauthlib's fixed 1800 s) |
-//! | `DCR_REGISTRATION_SCOPE`, `DCR_REGISTRATION_TOKEN_EXPIRE_SECONDS`, `DCR_ROTATE_REGISTRATION_TOKEN_ON_UPDATE`; the seven other `CIMD_*`; the nine `CLIENT_ASSERTION_*`; `PAR_REQUEST_URI_LIFETIME_SECONDS`; `OIDC_RP_INITIATED_REGISTRATION_URL`; `RESOURCE_SERVER_INTROSPECTION_JWT_{PRIVATE_KEY,ALG,AUDIENCE,LIFETIME,KID}`; `READ_SCOPE`, `WRITE_SCOPE` (DOT's `ReadWriteScopedResourceView`: use the resource side's scope policies) | accepted at their DOT defaults, refused otherwise ("… is not supported yet: … leave it at its default") |
+//! | `DCR_REGISTRATION_POLICY`, `DCR_INITIAL_ACCESS_TOKEN_SCOPE`, `DCR_REGISTRATIONS_PER_HOUR`, `DCR_UNUSED_CLIENT_MAX_AGE_SECONDS` | not DOT's: who may register, the initial access token's scope, the per-address registration limit, and the cleanup of unused registered clients |
+//! | the seven other `CIMD_*`; the nine `CLIENT_ASSERTION_*`; `PAR_REQUEST_URI_LIFETIME_SECONDS`; `OIDC_RP_INITIATED_REGISTRATION_URL`; `RESOURCE_SERVER_INTROSPECTION_JWT_{PRIVATE_KEY,ALG,AUDIENCE,LIFETIME,KID}`; `READ_SCOPE`, `WRITE_SCOPE` (DOT's `ReadWriteScopedResourceView`: use the resource side's scope policies) | accepted at their DOT defaults, refused otherwise ("… is not supported yet: … leave it at its default") |
 //!
 //! # Differences from DOT
 //!
@@ -170,6 +171,24 @@ pub enum ApprovalPrompt {
     /// Skip the page when a live token with the requested scopes already exists
     /// for this user and client (`"auto"`).
     Auto,
+}
+
+/// Who may register a client at the RFC 7591 endpoint (`DCR_REGISTRATION_POLICY`, not
+/// a DOT setting: DOT names permission classes).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DcrPolicy {
+    /// A signed-in user of this server (its session cookie), as DOT's default
+    /// `IsAuthenticatedDCRPermission`; the request must be `application/json` from this
+    /// server's own origin (the CSRF defence of a JSON endpoint).
+    #[default]
+    Authenticated,
+    /// A bearer access token of this server with `DCR_INITIAL_ACCESS_TOKEN_SCOPE` (RFC
+    /// 7591 §3's initial access token).
+    InitialAccessToken,
+    /// Anyone (the MCP authorization spec's open registration), within
+    /// `DCR_REGISTRATIONS_PER_HOUR` per address.
+    Open,
 }
 
 /// What access tokens look like (not a DOT setting: DOT makes JWTs through a custom

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use indexmap::IndexMap;
 
-use super::{AccessTokenFormat, ApprovalPrompt, Secret};
+use super::{AccessTokenFormat, ApprovalPrompt, DcrPolicy, Secret};
 use crate::scope::ALL_SCOPES;
 
 use super::codecs::*;
@@ -190,9 +190,21 @@ settings! {
     /// Make `PKCE_REQUIRED = false` a validation error (DOT E005).
     COMPLIANT_BCP_RFC9700_PKCE_REQUIRED / compliant_bcp_rfc9700_pkce_required: bool = false, Flag;
 
-    // ---- Dynamic client registration (RFC 7591/7592; not implemented) --------
-    /// Enable dynamic client registration (not implemented: must stay false).
+    // ---- Dynamic client registration (RFC 7591/7592) ----------------------
+    /// Serve `register/` and `register/<client_id>/` (404 while off).
     DCR_ENABLED / dcr_enabled: bool = false, Flag;
+    /// Who may register (not DOT's: DOT names permission classes in
+    /// DCR_REGISTRATION_PERMISSION_CLASSES): `"authenticated"` (a signed-in user, DOT's
+    /// default), `"initial_access_token"` (a bearer token of this server with
+    /// DCR_INITIAL_ACCESS_TOKEN_SCOPE, RFC 7591 §3) or `"open"` (anyone).
+    DCR_REGISTRATION_POLICY / dcr_registration_policy: DcrPolicy = DcrPolicy::Authenticated, Plain<DcrPolicy>;
+    /// The scope an initial access token must carry (not DOT's).
+    DCR_INITIAL_ACCESS_TOKEN_SCOPE / dcr_initial_access_token_scope: String = text("oauth2_provider:dcr"), Text;
+    /// Registrations accepted per client address per hour; 0 = no limit (not DOT's).
+    DCR_REGISTRATIONS_PER_HOUR / dcr_registrations_per_hour: usize = 20, Plain<usize>;
+    /// `cleartokens` deletes dynamically registered clients older than this that hold no
+    /// token or code (not DOT's; `None`: never).
+    DCR_UNUSED_CLIENT_MAX_AGE_SECONDS / dcr_unused_client_max_age_seconds: Option<Duration> = None, OptSeconds;
     /// Scope of registration access tokens.
     DCR_REGISTRATION_SCOPE / dcr_registration_scope: String = text("oauth2_provider:registration"), Text;
     /// Lifetime of registration access tokens; `None` (or 0) means no expiry.
@@ -393,7 +405,10 @@ pub(super) const CLASS_PATH_SETTINGS: &[(&str, &str)] = &[
         "RESOURCE_SERVER_TOKEN_RESOURCE_VALIDATOR",
         "in a later release",
     ),
-    ("DCR_REGISTRATION_PERMISSION_CLASSES", "in a later release"),
+    (
+        "DCR_REGISTRATION_PERMISSION_CLASSES",
+        "use DCR_REGISTRATION_POLICY",
+    ),
     ("CIMD_METADATA_FETCHER", "in a later release"),
     ("CIMD_REGISTRATION_PERMISSION_CLASSES", "in a later release"),
     ("CLIENT_ASSERTION_JWKS_FETCHER", "in a later release"),
@@ -450,18 +465,6 @@ pub(super) const NOT_IMPLEMENTED_YET: &[(&str, &str)] = &[
     (
         "WRITE_SCOPE",
         "DOT's ReadWriteScopedResourceView (use the resource side's scope policies)",
-    ),
-    (
-        "DCR_REGISTRATION_SCOPE",
-        "dynamic client registration (RFC 7591/7592)",
-    ),
-    (
-        "DCR_REGISTRATION_TOKEN_EXPIRE_SECONDS",
-        "dynamic client registration (RFC 7591/7592)",
-    ),
-    (
-        "DCR_ROTATE_REGISTRATION_TOKEN_ON_UPDATE",
-        "dynamic client registration (RFC 7591/7592)",
     ),
     ("CIMD_ALLOWED_HOSTS", "client ID metadata documents"),
     ("CIMD_FETCH_TIMEOUT_SECONDS", "client ID metadata documents"),

@@ -275,11 +275,6 @@ impl Settings {
         // Features DOT has and this crate does not (yet).
         let missing = [
             (
-                self.dcr_enabled,
-                "DCR_ENABLED",
-                "dynamic client registration (RFC 7591/7592)",
-            ),
-            (
                 self.cimd_enabled,
                 "CIMD_ENABLED",
                 "client ID metadata documents",

@@ -392,6 +392,7 @@ mod engine {
         fn details(expires: Timestamp) -> AccessTokenDetails {
             AccessTokenDetails {
                 token: AccessToken {
+                    resource: String::new(),
                     id: 1,
                     user_id: None,
                     source_refresh_token_id: None,

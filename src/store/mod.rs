@@ -31,8 +31,8 @@ use std::future::Future;
 
 use crate::model::{
     AccessToken, AccessTokenDetails, Application, DeviceGrant, DeviceGrantStatus, Grant, IdToken,
-    NewAccessToken, NewApplication, NewDeviceGrant, NewGrant, NewIdToken, NewRefreshToken, NewUser,
-    RefreshToken, Timestamp, User,
+    NewAccessToken, NewApplication, NewDeviceGrant, NewGrant, NewIdToken, NewRefreshToken,
+    NewRegistration, NewUser, RefreshToken, Registration, Timestamp, User,
 };
 
 pub mod cache;
@@ -90,11 +90,16 @@ pub enum CleanupStep {
     ExpiredGrants,
     /// Device grants with `expires < cutoff`.
     ExpiredDeviceGrants,
+    /// Dynamically registered clients (RFC 7591) registered before `cutoff` that hold no
+    /// access token, refresh token or authorization code: never used, or unused for
+    /// long enough that cleanup removed all they got. Only with
+    /// `DCR_UNUSED_CLIENT_MAX_AGE_SECONDS`.
+    UnusedRegisteredClients,
 }
 
 impl CleanupStep {
     /// Every step, in the order `clear_expired()` runs them.
-    pub const ALL: [CleanupStep; 7] = [
+    pub const ALL: [CleanupStep; 8] = [
         CleanupStep::RevokedRefreshTokens,
         CleanupStep::OrphanedRefreshTokens,
         CleanupStep::ExpiredRefreshTokens,
@@ -102,6 +107,7 @@ impl CleanupStep {
         CleanupStep::ExpiredIdTokens,
         CleanupStep::ExpiredGrants,
         CleanupStep::ExpiredDeviceGrants,
+        CleanupStep::UnusedRegisteredClients,
     ];
 
     /// A short name for logs and reports.
@@ -114,6 +120,7 @@ impl CleanupStep {
             CleanupStep::ExpiredIdTokens => "expired_id_tokens",
             CleanupStep::ExpiredGrants => "expired_grants",
             CleanupStep::ExpiredDeviceGrants => "expired_device_grants",
+            CleanupStep::UnusedRegisteredClients => "unused_registered_clients",
         }
     }
 }
@@ -202,6 +209,29 @@ pub trait Store: Send + Sync + 'static {
     fn list_applications(&self) -> impl Future<Output = StoreResult<Vec<Application>>> + Send;
     /// Deletes an application and everything issued to it; false if it did not exist.
     fn delete_application(&self, id: i64) -> impl Future<Output = StoreResult<bool>> + Send;
+
+    // ----- dynamic client registration (RFC 7591/7592) -----
+
+    /// Inserts a dynamically registered application and its registration, in one
+    /// transaction; a taken client id is a [`StoreError::Conflict`].
+    fn register_application(
+        &self,
+        app: NewApplication,
+        registration: NewRegistration,
+    ) -> impl Future<Output = StoreResult<(Application, Registration)>> + Send;
+    /// A registration by the checksum of its registration access token.
+    fn find_registration(
+        &self,
+        token_checksum: &str,
+    ) -> impl Future<Output = StoreResult<Option<Registration>>> + Send;
+    /// Writes an RFC 7592 update in one transaction: the application's redirect URIs,
+    /// post-logout redirect URIs, grant type, name and `updated`, and the registration's
+    /// token checksum, scope, expiry and metadata. False if either row is gone.
+    fn update_registration(
+        &self,
+        app: &Application,
+        registration: &Registration,
+    ) -> impl Future<Output = StoreResult<bool>> + Send;
 
     // ----- authorization codes -----
 

@@ -286,6 +286,7 @@ impl Server {
         let now = Timestamp::now();
         self.store
             .create_grant(NewGrant {
+                resource: String::new(),
                 user_id: user.id,
                 code_checksum: token_checksum(&code),
                 application_id: app.id,

@@ -172,6 +172,7 @@ mod tests {
     fn covered_by_tokens() {
         let now = Timestamp::now();
         let tok = |scope: &str, expires: Timestamp| AccessToken {
+            resource: String::new(),
             id: 1,
             user_id: Some(1),
             source_refresh_token_id: None,

@@ -95,6 +95,7 @@ async fn validate<S: Store, U: UserAuthenticator>(
     check_request(
         &inner.settings,
         &*inner.scopes,
+        &*inner.resource_policy,
         app,
         params,
         target,
@@ -149,6 +150,7 @@ fn consent_page<S, U>(
             "application": {"name": name, "client_id": req.app.client_id},
             "user": {"username": user.username},
             "scopes": scopes,
+            "resources": req.resources.iter().collect::<Vec<_>>(),
             "fields": fields,
         }),
     )

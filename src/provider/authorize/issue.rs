@@ -70,6 +70,7 @@ async fn issue<S: Store, U: UserAuthenticator>(
                 claims: req.claims.clone(),
                 auth_time: user.auth_time,
                 created: now,
+                resource: req.resources.to_string(),
             })
             .await?;
         grant_id = Some(grant.id);
@@ -84,6 +85,8 @@ async fn issue<S: Store, U: UserAuthenticator>(
                 app: &req.app,
                 user_id: Some(user.id),
                 scope: &req.scopes,
+                resources: &req.resources,
+                refresh_resources: &req.resources,
                 grant_id,
                 with_refresh: false,
                 family: None,

@@ -2,6 +2,7 @@
 //! OpenID Connect's `nonce`, `claims`, `prompt` and `max_age`. No I/O: the application
 //! has been read already, and every failure is a [`Rejection`].
 
+use crate::provider::resources::{ResourcePolicy, Resources};
 use http::StatusCode;
 use serde_json::Value;
 
@@ -236,6 +237,8 @@ pub(crate) struct AuthRequest {
     /// Whether the client sent `redirect_uri` (the code then remembers it, §4.1.3).
     pub(crate) redirect_uri_sent: bool,
     pub(crate) scopes: Scopes,
+    /// RFC 8707 resources the tokens are for.
+    pub(crate) resources: Resources,
     pub(crate) challenge: Option<PkceChallenge>,
     pub(crate) nonce: String,
     pub(crate) claims: String,
@@ -252,7 +255,8 @@ pub(crate) fn repeated(params: &Params) -> Vec<&str> {
     let mut seen = std::collections::HashSet::with_capacity(params.pairs().len());
     let mut twice: Vec<&str> = Vec::new();
     for (k, _) in params.pairs() {
-        if CONTROL_FIELDS.contains(&k.as_str()) {
+        // RFC 8707 §2: `resource` may be repeated.
+        if CONTROL_FIELDS.contains(&k.as_str()) || k == "resource" {
             continue;
         }
         if !seen.insert(k.as_str()) && !twice.contains(&k.as_str()) {
@@ -310,18 +314,20 @@ pub(crate) fn pkce_challenge(
 pub(crate) fn check_request(
     settings: &Settings,
     scopes: &dyn ScopesBackend,
+    resource_policy: &dyn ResourcePolicy,
     app: Application,
     params: &Params,
     target: Target,
     redirect_uri_sent: bool,
 ) -> Result<AuthRequest, Rejection> {
-    match check_rest(settings, scopes, &app, params) {
+    match check_rest(settings, scopes, resource_policy, &app, params) {
         Ok(c) => Ok(AuthRequest {
             app,
             response_type: c.response_type,
             target,
             redirect_uri_sent,
             scopes: c.scopes,
+            resources: c.resources,
             challenge: c.challenge,
             nonce: c.nonce,
             claims: c.claims,
@@ -337,6 +343,7 @@ pub(crate) fn check_request(
 struct Checked {
     response_type: ResponseType,
     scopes: Scopes,
+    resources: Resources,
     challenge: Option<PkceChallenge>,
     nonce: String,
     claims: String,
@@ -400,6 +407,7 @@ pub(crate) fn parse_max_age(raw: Option<&str>) -> Result<Option<u64>, OAuthError
 fn check_rest(
     settings: &Settings,
     scopes: &dyn ScopesBackend,
+    resource_policy: &dyn ResourcePolicy,
     app: &Application,
     params: &Params,
 ) -> Result<Checked, OAuthError> {
@@ -454,6 +462,7 @@ fn check_rest(
         )));
     }
     let requested = grants::requested_scopes(scopes, app, params)?;
+    let resources = Resources::requested(params, app, resource_policy)?;
     let nonce = params.get("nonce")?.unwrap_or_default().to_owned();
     if response_type.id_token() {
         // OIDC Core §3.1.2.1: without `openid` this is no OpenID Connect request, and
@@ -502,6 +511,7 @@ fn check_rest(
     Ok(Checked {
         response_type,
         scopes: requested,
+        resources,
         challenge,
         nonce,
         claims,

@@ -48,6 +48,7 @@ pub(crate) fn check(
     check_request(
         settings,
         &scopes,
+        &crate::provider::resources::DefaultResourcePolicy,
         app,
         &Params::parse(query.as_bytes()),
         target(),

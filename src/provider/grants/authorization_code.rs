@@ -21,7 +21,9 @@
 //! - PKCE: a verifier without a challenge is `invalid_grant` (RFC 9700 §2.1.1, downgrade),
 //!   a challenge without a verifier `invalid_request`, a malformed verifier (RFC 7636 §4.1)
 //!   `invalid_request`, a wrong verifier `invalid_grant`;
-//! - otherwise `CodeDecision::Exchange` with the granted scope.
+//! - otherwise `CodeDecision::Exchange` with the granted scope; the request's RFC 8707
+//!   `resource` values must then be within those authorized (`invalid_target`, and the
+//!   code is burned, otherwise).
 //!
 //! Every refusal of a live, unused code is `CodeDecision::Burn`: the code is marked used
 //! before the error is sent, so one code allows one attempt. Whoever presents a code with
@@ -43,6 +45,7 @@ use crate::crypto::token_checksum;
 use crate::model::{Grant, Timestamp};
 use crate::provider::error::OAuthError;
 use crate::provider::pkce;
+use crate::provider::resources::Resources;
 use crate::provider::users::UserAuthenticator;
 use crate::scope::Scopes;
 use crate::store::Store;
@@ -168,6 +171,20 @@ pub(crate) async fn grant<S: Store, U: UserAuthenticator>(
         CodeDecision::Invalid(e) => return Err(e),
         CodeDecision::Burn(e) => return Err(burn(store, &grant, now, e).await),
     };
+    // RFC 8707 §2.2: the token request may narrow the resources the user authorized; a
+    // refusal burns the code like the others.
+    let granted = Resources::from_stored(&grant.resource);
+    let resources = match ctx.requested_resources().and_then(|r| r.narrow(&granted)) {
+        Ok(r) => r,
+        Err(e) => return Err(burn(store, &grant, now, e).await),
+    };
+    // The refresh token keeps the whole set authorized (or, for a code authorized for
+    // none, the ones this request named).
+    let refresh_resources = if granted.is_empty() {
+        resources.clone()
+    } else {
+        granted
+    };
     let Some(mut user) = ctx.users.find_user(grant.user_id).await? else {
         // The user was deactivated or removed after approving.
         return Err(invalid());
@@ -178,6 +195,8 @@ pub(crate) async fn grant<S: Store, U: UserAuthenticator>(
             app,
             user_id: Some(grant.user_id),
             scope: &scope,
+            resources: &resources,
+            refresh_resources: &refresh_resources,
             grant_id: Some(grant.id),
             with_refresh: true,
             family: None,
@@ -242,6 +261,7 @@ mod tests {
 
     fn code() -> Grant {
         Grant {
+            resource: String::new(),
             id: 1,
             user_id: 3,
             code_checksum: token_checksum("code"),

@@ -33,12 +33,15 @@ pub(crate) async fn grant<S: Store, U>(
 ) -> Result<TokenResponse, OAuthError> {
     let (app, now) = (ctx.app, ctx.now);
     let scope = decide(app, ctx.scopes, ctx.params)?;
+    let resources = ctx.requested_resources()?;
     let minted = mint(
         ctx.minter,
         Issue {
             app,
             user_id: None,
             scope: &scope,
+            resources: &resources,
+            refresh_resources: &resources,
             grant_id: None,
             with_refresh: false,
             family: None,

@@ -122,6 +122,8 @@ pub(crate) async fn grant<S: Store, U: UserAuthenticator>(
 ) -> Result<TokenResponse, OAuthError> {
     let (store, app, now) = (ctx.store, ctx.app, ctx.now);
     let code = ctx.params.require("device_code")?;
+    // RFC 8707 at the token request (the device authorization request names none).
+    let resources = ctx.requested_resources()?;
     let grant = store
         .find_device_grant(&token_checksum(code))
         .await?
@@ -157,6 +159,8 @@ pub(crate) async fn grant<S: Store, U: UserAuthenticator>(
             app,
             user_id: Some(user_id),
             scope: &scope,
+            resources: &resources,
+            refresh_resources: &resources,
             grant_id: None,
             with_refresh: true,
             family: None,

@@ -24,6 +24,7 @@ use serde::Serialize;
 use super::error::OAuthError;
 use super::oidc::id_token::IdTokens;
 use super::params::Params;
+use super::resources::{ResourcePolicy, Resources};
 use crate::crypto::token_checksum;
 use crate::model::{
     new_token_family, Application, GrantType, NewAccessToken, NewRefreshToken, Timestamp,
@@ -120,8 +121,17 @@ pub(crate) struct GrantContext<'a, S, U> {
     pub(crate) throttle: &'a crate::provider::throttle::Throttle,
     /// The client's address, when the server recorded it.
     pub(crate) client_addr: Option<std::net::IpAddr>,
+    /// Which RFC 8707 resources a client may ask for.
+    pub(crate) resource_policy: &'a dyn ResourcePolicy,
     /// The time of the request.
     pub(crate) now: Timestamp,
+}
+
+impl<S, U> GrantContext<'_, S, U> {
+    /// The request's RFC 8707 `resource` values, checked.
+    pub(crate) fn requested_resources(&self) -> Result<Resources, OAuthError> {
+        Resources::requested(self.params, self.app, self.resource_policy)
+    }
 }
 
 /// A successful token answer (RFC 6749 §5.1). `Debug` hides the token values.
@@ -221,6 +231,10 @@ pub(crate) struct Issue<'a> {
     pub(crate) app: &'a Application,
     pub(crate) user_id: Option<i64>,
     pub(crate) scope: &'a Scopes,
+    /// The access token's audience (RFC 8707).
+    pub(crate) resources: &'a Resources,
+    /// What the refresh token may get access tokens for (the whole set granted).
+    pub(crate) refresh_resources: &'a Resources,
     pub(crate) grant_id: Option<i64>,
     pub(crate) with_refresh: bool,
     /// The family of a rotated refresh token (a new one otherwise).
@@ -250,12 +264,31 @@ pub(crate) struct JwtAccess {
 struct AccessClaims<'a> {
     iss: &'a str,
     exp: i64,
-    aud: &'a str,
+    aud: Audience<'a>,
     sub: &'a str,
     client_id: &'a str,
     iat: i64,
     jti: &'a str,
     scope: &'a str,
+}
+
+/// What an access token's value is made of, besides its client and seed (the columns
+/// of its row).
+pub(crate) struct AccessFields<'a> {
+    pub(crate) user_id: Option<i64>,
+    pub(crate) scope: &'a str,
+    /// RFC 8707 resources, space-separated.
+    pub(crate) resource: &'a str,
+    pub(crate) created: Timestamp,
+    pub(crate) expires: Timestamp,
+}
+
+/// RFC 9068 `aud`: one string, or an array for several resources.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Audience<'a> {
+    One(&'a str),
+    Many(Vec<&'a str>),
 }
 
 impl Minter {
@@ -294,24 +327,28 @@ impl Minter {
     pub(crate) fn access_value(
         &self,
         app: &Application,
-        user_id: Option<i64>,
-        scope: &str,
-        iat: Timestamp,
-        exp: Timestamp,
+        t: AccessFields<'_>,
         seed: String,
     ) -> Result<String, OAuthError> {
         if let Some(jwt) = &self.jwt {
-            let user = user_id.map(|u| u.to_string());
+            let user = t.user_id.map(|u| u.to_string());
+            // The resources asked for (RFC 8707), else the configured default audience.
+            let mut named = t.resource.split_ascii_whitespace();
+            let aud = match (named.next(), named.next()) {
+                (None, _) => Audience::One(&jwt.audience),
+                (Some(one), None) => Audience::One(one),
+                _ => Audience::Many(t.resource.split_ascii_whitespace().collect()),
+            };
             let claims = AccessClaims {
                 iss: &jwt.issuer,
-                exp: exp.unix(),
-                aud: &jwt.audience,
+                exp: t.expires.unix(),
+                aud,
                 // RFC 9068 §2.2: the client itself when there is no resource owner.
                 sub: user.as_deref().unwrap_or(&app.client_id),
                 client_id: &app.client_id,
-                iat: iat.unix(),
+                iat: t.created.unix(),
                 jti: &seed,
-                scope,
+                scope: t.scope,
             };
             return jwt.keys.sign("at+jwt", &claims).map_err(OAuthError::server);
         }
@@ -366,7 +403,15 @@ pub(crate) fn mint(minter: &Minter, issue: Issue<'_>) -> Result<Minted, OAuthErr
     let refresh = if issue.with_refresh { refresh } else { None };
     let expires = issue.now.plus(settings.access_token_expire_seconds);
     let scope = issue.scope.to_string();
-    let access = minter.access_value(issue.app, issue.user_id, &scope, issue.now, expires, seed)?;
+    let resource = issue.resources.to_string();
+    let fields = AccessFields {
+        user_id: issue.user_id,
+        scope: &scope,
+        resource: &resource,
+        created: issue.now,
+        expires,
+    };
+    let access = minter.access_value(issue.app, fields, seed)?;
     let tokens = IssueTokens {
         access: NewAccessToken {
             token_checksum: token_checksum(&access),
@@ -378,6 +423,7 @@ pub(crate) fn mint(minter: &Minter, issue: Issue<'_>) -> Result<Minted, OAuthErr
             expires,
             scope,
             created: issue.now,
+            resource,
         },
         refresh: refresh.as_ref().map(|r| NewRefreshToken {
             token_checksum: token_checksum(r),
@@ -386,6 +432,7 @@ pub(crate) fn mint(minter: &Minter, issue: Issue<'_>) -> Result<Minted, OAuthErr
             access_token_id: None,
             token_family: Some(issue.family.unwrap_or_else(new_token_family)),
             created: issue.now,
+            resource: issue.refresh_resources.to_string(),
         }),
         id_token: None,
     };

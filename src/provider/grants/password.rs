@@ -54,6 +54,7 @@ pub(crate) async fn grant<S: Store, U: UserAuthenticator>(
     let (app, now) = (ctx.app, ctx.now);
     let disabled = ctx.minter.settings.compliant_bcp_rfc9700_password_grant;
     let req = decide(disabled, app, ctx.scopes, ctx.params)?;
+    let resources = ctx.requested_resources()?;
     // Throttled like the login page (provider::throttle): a locked username or address
     // is refused before the password is checked.
     if let Some(locked) = ctx
@@ -80,6 +81,8 @@ pub(crate) async fn grant<S: Store, U: UserAuthenticator>(
             app,
             user_id: Some(user.id),
             scope: &req.scope,
+            resources: &resources,
+            refresh_resources: &resources,
             grant_id: None,
             with_refresh: true,
             family: None,

@@ -61,6 +61,7 @@ use crate::model::{AccessToken, RefreshToken, Timestamp};
 use crate::provider::error::{ErrorCode, OAuthError};
 use crate::provider::oidc::id_token::IdTokenRequest;
 use crate::provider::params::Params;
+use crate::provider::resources::Resources;
 use crate::provider::users::UserAuthenticator;
 use crate::scope::Scopes;
 use crate::settings::Settings;
@@ -319,6 +320,7 @@ pub(crate) async fn grant<S: Store, U: UserAuthenticator>(
 ) -> Result<TokenResponse, OAuthError> {
     let presented = ctx.params.require("refresh_token")?;
     let requested = requested_scope(ctx.params)?;
+    let resources = ctx.requested_resources()?;
     let policy = RefreshPolicy::from_settings(&ctx.minter.settings);
     let rt = find(ctx.store, presented).await?;
     let paired = match paired_to_read(&rt, ctx.app.id, &policy, ctx.now) {
@@ -334,8 +336,10 @@ pub(crate) async fn grant<S: Store, U: UserAuthenticator>(
         now: ctx.now,
     });
     match decision {
-        RefreshDecision::Rotate(r) => renew(ctx, &policy, &rt, presented, r, true).await,
-        RefreshDecision::Replace(r) => renew(ctx, &policy, &rt, presented, r, false).await,
+        RefreshDecision::Rotate(r) => renew(ctx, &policy, &rt, presented, r, resources, true).await,
+        RefreshDecision::Replace(r) => {
+            renew(ctx, &policy, &rt, presented, r, resources, false).await
+        }
         RefreshDecision::Reread => {
             let again = find(ctx.store, presented).await?;
             let decision = after_race(&again, Race::PairedGone, &policy, ctx.now)?;
@@ -353,9 +357,14 @@ async fn renew<S: Store, U: UserAuthenticator>(
     rt: &RefreshToken,
     presented: &str,
     renewal: Renewal,
+    requested_resources: Resources,
     rotate: bool,
 ) -> Result<TokenResponse, OAuthError> {
     let (store, app, now) = (ctx.store, ctx.app, ctx.now);
+    // RFC 8707 §2.2: this access token may be for fewer resources than the refresh token
+    // is; the successor refresh token keeps the whole set.
+    let granted = Resources::from_stored(&rt.resource);
+    let resources = requested_resources.narrow(&granted)?;
     let user = match rt.user_id {
         Some(uid) => match ctx.users.find_user(uid).await? {
             Some(u) => Some(u),
@@ -374,6 +383,8 @@ async fn renew<S: Store, U: UserAuthenticator>(
             app,
             user_id: rt.user_id,
             scope,
+            resources: &resources,
+            refresh_resources: &granted,
             grant_id: renewal.grant_id,
             with_refresh: rotate,
             family: renewal.family,
@@ -460,14 +471,14 @@ async fn on_revoked<S: Store, U>(
             let (seed, r) = successor_values(ctx.successor_key, presented);
             // The successor's value again: the derived seed, or the JWT made from it and
             // the stored row (same claims, same deterministic signature).
-            let a = ctx.minter.access_value(
-                ctx.app,
-                access.user_id,
-                &access.scope,
-                access.created,
-                access.expires,
-                seed,
-            )?;
+            let fields = super::AccessFields {
+                user_id: access.user_id,
+                scope: &access.scope,
+                resource: &access.resource,
+                created: access.created,
+                expires: access.expires,
+            };
+            let a = ctx.minter.access_value(ctx.app, fields, seed)?;
             grace_answer(&access, refresh.as_ref(), a, r, ctx.now)
         }
         Revoked::ReuseDetected { family } => {
@@ -507,6 +518,7 @@ mod tests {
 
     fn token() -> RefreshToken {
         RefreshToken {
+            resource: String::new(),
             id: 1,
             user_id: Some(3),
             token_checksum: token_checksum("presented"),
@@ -520,6 +532,7 @@ mod tests {
 
     fn access(scope: &str) -> AccessToken {
         AccessToken {
+            resource: String::new(),
             id: 10,
             user_id: Some(3),
             source_refresh_token_id: None,

@@ -125,6 +125,7 @@ pub(crate) async fn openid_configuration<S: Store, U: UserAuthenticator>(
         );
     }
     device_endpoint(s, &base, &mut m);
+    registration_endpoint(s, &base, &mut m);
     if s.compliant_bcp_rfc9700_authz_response_iss {
         m.insert(
             "authorization_response_iss_parameter_supported".into(),
@@ -169,6 +170,16 @@ pub(crate) async fn jwks<S: Store, U: UserAuthenticator>(
     ))
 }
 
+/// RFC 8414 / OIDC Discovery `registration_endpoint`, while DCR_ENABLED.
+fn registration_endpoint(s: &Settings, base: &str, m: &mut Map<String, Value>) {
+    if s.dcr_enabled {
+        m.insert(
+            "registration_endpoint".into(),
+            format!("{base}/register/").into(),
+        );
+    }
+}
+
 /// `GET .well-known/oauth-authorization-server` (RFC 8414 §2).
 pub(crate) async fn oauth_metadata<S: Store, U: UserAuthenticator>(
     State(p): State<Provider<S, U>>,
@@ -196,6 +207,7 @@ pub(crate) async fn oauth_metadata<S: Store, U: UserAuthenticator>(
     .cloned()
     .unwrap_or_default();
     device_endpoint(s, &base, &mut m);
+    registration_endpoint(s, &base, &mut m);
     if inner.oidc.as_ref().is_some_and(|o| o.keys.is_some()) {
         m.insert(
             "jwks_uri".into(),

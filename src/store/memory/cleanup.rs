@@ -31,6 +31,7 @@ impl MemoryStore {
                 CleanupStep::ExpiredIdTokens => s.delete_id_token(id),
                 CleanupStep::ExpiredGrants => s.delete_grant(id),
                 CleanupStep::ExpiredDeviceGrants => s.devices.remove(&id).is_some(),
+                CleanupStep::UnusedRegisteredClients => s.delete_app(id),
             };
             n += u64::from(deleted);
         }

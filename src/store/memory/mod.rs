@@ -15,8 +15,8 @@ mod users;
 use super::{CleanupStep, IssueTokens, IssuedTokens, Store, StoreError, StoreResult};
 use crate::model::{
     AccessToken, AccessTokenDetails, Application, DeviceGrant, DeviceGrantStatus, Grant, IdToken,
-    NewAccessToken, NewApplication, NewDeviceGrant, NewGrant, NewRefreshToken, NewUser,
-    RefreshToken, Timestamp, User,
+    NewAccessToken, NewApplication, NewDeviceGrant, NewGrant, NewRefreshToken, NewRegistration,
+    NewUser, RefreshToken, Registration, Timestamp, User,
 };
 
 /// An in-memory [`Store`]. Clone it through an `Arc` to share.
@@ -35,6 +35,8 @@ struct State {
     refresh: BTreeMap<i64, RefreshToken>,
     id_tokens: BTreeMap<i64, IdToken>,
     devices: BTreeMap<i64, DeviceGrant>,
+    /// Dynamic registrations, by application id.
+    registrations: BTreeMap<i64, Registration>,
     access_by_checksum: HashMap<String, i64>,
     refresh_by_checksum: HashMap<String, i64>,
 }
@@ -122,6 +124,7 @@ impl State {
         if self.apps.remove(&id).is_none() {
             return false;
         }
+        self.registrations.remove(&id);
         let owned = |x: Option<i64>| x == Some(id);
         let at: Vec<i64> = self
             .access
@@ -336,6 +339,19 @@ impl State {
                 .map(|g| g.id)
                 .take(limit)
                 .collect(),
+            UnusedRegisteredClients => self
+                .registrations
+                .values()
+                .filter(|r| {
+                    let app = r.application_id;
+                    r.created < cutoff
+                        && !self.access.values().any(|a| a.application_id == Some(app))
+                        && !self.refresh.values().any(|t| t.application_id == app)
+                        && !self.grants.values().any(|g| g.application_id == app)
+                })
+                .map(|r| r.application_id)
+                .take(limit)
+                .collect(),
         }
     }
 }
@@ -386,6 +402,49 @@ impl Store for MemoryStore {
 
     async fn delete_application(&self, id: i64) -> StoreResult<bool> {
         self.delete_application_now(id)
+    }
+
+    async fn register_application(
+        &self,
+        a: NewApplication,
+        r: NewRegistration,
+    ) -> StoreResult<(Application, Registration)> {
+        let app = self.create_application_now(a)?;
+        let mut s = self.lock();
+        let id = s.id();
+        let registration = r.into_row(id, app.id);
+        s.registrations.insert(app.id, registration.clone());
+        Ok((app, registration))
+    }
+
+    async fn find_registration(&self, token_checksum: &str) -> StoreResult<Option<Registration>> {
+        Ok(self
+            .lock()
+            .registrations
+            .values()
+            .find(|r| r.token_checksum == token_checksum)
+            .cloned())
+    }
+
+    async fn update_registration(
+        &self,
+        app: &Application,
+        registration: &Registration,
+    ) -> StoreResult<bool> {
+        let mut s = self.lock();
+        if !s.registrations.contains_key(&app.id) {
+            return Ok(false);
+        }
+        let Some(stored) = s.apps.get_mut(&app.id) else {
+            return Ok(false);
+        };
+        stored.redirect_uris = app.redirect_uris.clone();
+        stored.post_logout_redirect_uris = app.post_logout_redirect_uris.clone();
+        stored.authorization_grant_type = app.authorization_grant_type;
+        stored.name = app.name.clone();
+        stored.updated = app.updated;
+        s.registrations.insert(app.id, registration.clone());
+        Ok(true)
     }
 
     async fn create_grant(&self, g: NewGrant) -> StoreResult<Grant> {

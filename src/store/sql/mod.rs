@@ -44,8 +44,8 @@ use super::cache::{checksum_key, AccessTokenCache, CachedToken, TokenCacheOption
 use super::{CleanupStep, IssueTokens, IssuedTokens, Store, StoreError, StoreResult};
 use crate::model::{
     AccessToken, AccessTokenDetails, Application, DeviceGrant, DeviceGrantStatus, Grant, IdToken,
-    NewAccessToken, NewApplication, NewDeviceGrant, NewGrant, NewIdToken, NewUser, RefreshToken,
-    Timestamp, User,
+    NewAccessToken, NewApplication, NewDeviceGrant, NewGrant, NewIdToken, NewRegistration, NewUser,
+    RefreshToken, Registration, Timestamp, User,
 };
 
 /// Connection options for [`SqlStore::connect_with`].
@@ -369,6 +369,26 @@ impl Store for SqlStore {
         // Its tokens go with it (foreign keys): forget every cached token.
         let deleted = on_backend!(self, b => b.delete_application(id).await);
         self.forget_all(deleted).await
+    }
+
+    async fn register_application(
+        &self,
+        app: NewApplication,
+        registration: NewRegistration,
+    ) -> StoreResult<(Application, Registration)> {
+        on_backend!(self, b => b.register_application(app, registration).await)
+    }
+
+    async fn find_registration(&self, token_checksum: &str) -> StoreResult<Option<Registration>> {
+        on_backend!(self, b => b.find_registration(token_checksum).await)
+    }
+
+    async fn update_registration(
+        &self,
+        app: &Application,
+        registration: &Registration,
+    ) -> StoreResult<bool> {
+        on_backend!(self, b => b.update_registration(app, registration).await)
     }
 
     async fn create_grant(&self, grant: NewGrant) -> StoreResult<Grant> {

@@ -20,18 +20,19 @@ macro_rules! user_cols {
 macro_rules! grant_cols {
     () => {
         "id, user_id, code_checksum, application_id, expires, redirect_uri, scope, code_challenge, \
-         code_challenge_method, nonce, claims, auth_time, created, used_at"
+         code_challenge_method, nonce, claims, auth_time, created, used_at, resource"
     };
 }
 macro_rules! at_cols {
     () => {
         "id, user_id, source_refresh_token_id, token_checksum, id_token_id, application_id, \
-         grant_id, expires, scope, created"
+         grant_id, expires, scope, created, resource"
     };
 }
 macro_rules! rt_cols {
     () => {
-        "id, user_id, token_checksum, application_id, access_token_id, token_family, created, revoked"
+        "id, user_id, token_checksum, application_id, access_token_id, token_family, created, revoked, \
+         resource"
     };
 }
 macro_rules! idt_cols {
@@ -101,13 +102,35 @@ pub(crate) const LIST_APPS: &str = concat!(
 );
 pub(crate) const DELETE_APP: &str = "DELETE FROM oauth2_application WHERE id = $1";
 
+/// RFC 7592 update: what a registered client may change.
+pub(crate) const UPDATE_REGISTERED_APP: &str = "UPDATE oauth2_application SET \
+     redirect_uris = $2, post_logout_redirect_uris = $3, authorization_grant_type = $4, \
+     name = $5, updated = $6 WHERE id = $1";
+
+// ----- dynamic registrations -----
+
+macro_rules! insert_registration {
+    () => {
+        "INSERT INTO oauth2_registration (application_id, token_checksum, scope, expires, \
+     metadata, created) VALUES ($1, $2, $3, $4, $5, $6)"
+    };
+}
+pub(crate) const INSERT_REGISTRATION: &str = concat!(insert_registration!(), " RETURNING id");
+/// SQLite: without `RETURNING`; the id is `last_insert_rowid()`.
+pub(crate) const INSERT_REGISTRATION_SQLITE: &str = insert_registration!();
+pub(crate) const REGISTRATION_BY_CHECKSUM: &str = "SELECT id, application_id, token_checksum, \
+     scope, expires, metadata, created FROM oauth2_registration WHERE token_checksum = $1";
+pub(crate) const UPDATE_REGISTRATION: &str = "UPDATE oauth2_registration SET \
+     token_checksum = $2, scope = $3, expires = $4, metadata = $5 WHERE id = $1";
+
 // ----- authorization codes -----
 
 macro_rules! insert_grant {
     () => {
         "INSERT INTO oauth2_grant (user_id, code_checksum, \
      application_id, expires, redirect_uri, scope, code_challenge, code_challenge_method, nonce, \
-     claims, auth_time, created) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
+     claims, auth_time, created, resource) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
     "
     };
 }
@@ -144,7 +167,7 @@ macro_rules! insert_at {
     () => {
         "INSERT INTO oauth2_access_token (user_id, \
      source_refresh_token_id, token_checksum, id_token_id, application_id, grant_id, expires, \
-     scope, created) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+     scope, created, resource) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
     };
 }
 pub(crate) const INSERT_AT: &str = concat!(insert_at!(), " RETURNING id");
@@ -154,8 +177,8 @@ pub(crate) const INSERT_AT_SQLITE: &str = insert_at!();
 macro_rules! insert_rt {
     () => {
         "INSERT INTO oauth2_refresh_token (user_id, token_checksum, \
-     application_id, access_token_id, token_family, created) \
-     VALUES ($1, $2, $3, $4, $5, $6)"
+     application_id, access_token_id, token_family, created, resource) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7)"
     };
 }
 pub(crate) const INSERT_RT: &str = concat!(insert_rt!(), " RETURNING id");
@@ -201,7 +224,7 @@ pub(crate) const DELETE_AT_FOR_GRANT: &str =
 
 pub(crate) const AT_DETAILS_BY_CHECKSUM: &str = "SELECT t.id, t.user_id, \
      t.source_refresh_token_id, t.token_checksum, t.id_token_id, t.application_id, t.grant_id, \
-     t.expires, t.scope, t.created, a.client_id AS client_id, u.username AS username, \
+     t.expires, t.scope, t.created, t.resource, a.client_id AS client_id, u.username AS username, \
      u.is_active AS user_active \
      FROM oauth2_access_token t \
      LEFT JOIN oauth2_application a ON a.id = t.application_id \
@@ -349,6 +372,14 @@ pub(crate) fn cleanup_delete_sql(step: CleanupStep) -> (&'static str, &'static s
             "oauth2_device_grant",
             "SELECT id FROM oauth2_device_grant WHERE expires < $1 LIMIT $2"
         ),
+        UnusedRegisteredClients => batch_delete!(
+            "oauth2_application",
+            "SELECT r.application_id FROM oauth2_registration r WHERE r.created < $1 \
+             AND NOT EXISTS (SELECT 1 FROM oauth2_access_token a WHERE a.application_id = r.application_id) \
+             AND NOT EXISTS (SELECT 1 FROM oauth2_refresh_token t WHERE t.application_id = r.application_id) \
+             AND NOT EXISTS (SELECT 1 FROM oauth2_grant g WHERE g.application_id = r.application_id) \
+             LIMIT $2"
+        ),
     }
 }
 
@@ -375,5 +406,11 @@ pub(crate) fn cleanup_count_sql(step: CleanupStep) -> &'static str {
         }
         ExpiredGrants => "SELECT COUNT(*) FROM oauth2_grant WHERE expires < $1",
         ExpiredDeviceGrants => "SELECT COUNT(*) FROM oauth2_device_grant WHERE expires < $1",
+        UnusedRegisteredClients => {
+            "SELECT COUNT(*) FROM oauth2_registration r WHERE r.created < $1 \
+             AND NOT EXISTS (SELECT 1 FROM oauth2_access_token a WHERE a.application_id = r.application_id) \
+             AND NOT EXISTS (SELECT 1 FROM oauth2_refresh_token t WHERE t.application_id = r.application_id) \
+             AND NOT EXISTS (SELECT 1 FROM oauth2_grant g WHERE g.application_id = r.application_id)"
+        }
     }
 }

@@ -24,6 +24,7 @@ struct GrantRow {
     auth_time: Option<Timestamp>,
     created: Timestamp,
     used_at: Option<Timestamp>,
+    resource: String,
 }
 
 impl GrantRow {
@@ -44,6 +45,7 @@ impl GrantRow {
             auth_time: self.auth_time,
             created: self.created,
             used_at: self.used_at,
+            resource: self.resource,
         })
     }
 }
@@ -67,6 +69,7 @@ impl PgStore {
                 .bind(&g.claims)
                 .bind(g.auth_time)
                 .bind(g.created)
+                .bind(&g.resource)
                 .fetch_all(&self.pool)
                 .await,
         )?;

@@ -28,6 +28,7 @@ async fn insert_access(c: &mut PgConnection, a: &NewAccessToken) -> StoreResult<
         .bind(a.expires)
         .bind(&a.scope)
         .bind(a.created)
+        .bind(&a.resource)
         .fetch_one(c)
         .await
         .map_err(db_err)
@@ -75,6 +76,7 @@ pub(super) async fn write_tokens(
                 .bind(r.access_token_id)
                 .bind(&r.token_family)
                 .bind(r.created)
+                .bind(&r.resource)
                 .fetch_one(&mut *c)
                 .await
                 .map_err(db_err)?;
@@ -172,6 +174,7 @@ impl PgStore {
                     .bind(a.expires)
                     .bind(&a.scope)
                     .bind(a.created)
+                    .bind(&a.resource)
                     .fetch_all(&self.pool)
                     .await,
             )?;

@@ -94,6 +94,87 @@ impl PgStore {
             .map_err(db_err)
     }
 
+    pub(crate) async fn register_application(
+        &self,
+        a: NewApplication,
+        r: NewRegistration,
+    ) -> StoreResult<(Application, Registration)> {
+        let mut tx = self.begin().await?;
+        let app_id = returned_id(
+            sqlx::query_scalar(q::INSERT_APP)
+                .bind(&a.client_id)
+                .bind(a.user_id)
+                .bind(&a.redirect_uris)
+                .bind(&a.post_logout_redirect_uris)
+                .bind(a.client_type.as_str())
+                .bind(a.authorization_grant_type.as_str())
+                .bind(&a.client_secret)
+                .bind(a.hash_client_secret)
+                .bind(&a.name)
+                .bind(a.skip_authorization)
+                .bind(a.created)
+                .bind(a.algorithm.as_str())
+                .bind(&a.allowed_origins)
+                .bind(a.pkce_required)
+                .fetch_all(&mut *tx)
+                .await,
+        )?;
+        let id = returned_id(
+            sqlx::query_scalar(q::INSERT_REGISTRATION)
+                .bind(app_id)
+                .bind(&r.token_checksum)
+                .bind(&r.scope)
+                .bind(r.expires)
+                .bind(&r.metadata)
+                .bind(r.created)
+                .fetch_all(&mut *tx)
+                .await,
+        )?;
+        tx.commit().await.map_err(db_err)?;
+        Ok((a.into_row(app_id), r.into_row(id, app_id)))
+    }
+
+    pub(crate) async fn find_registration(
+        &self,
+        checksum: &str,
+    ) -> StoreResult<Option<Registration>> {
+        self.find_one(q::REGISTRATION_BY_CHECKSUM, checksum).await
+    }
+
+    pub(crate) async fn update_registration(
+        &self,
+        a: &Application,
+        r: &Registration,
+    ) -> StoreResult<bool> {
+        let mut tx = self.begin().await?;
+        let updated = sqlx::query(q::UPDATE_REGISTERED_APP)
+            .bind(a.id)
+            .bind(&a.redirect_uris)
+            .bind(&a.post_logout_redirect_uris)
+            .bind(a.authorization_grant_type.as_str())
+            .bind(&a.name)
+            .bind(a.updated)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?
+            .rows_affected();
+        if updated == 0 {
+            return Ok(false);
+        }
+        let updated = sqlx::query(q::UPDATE_REGISTRATION)
+            .bind(r.id)
+            .bind(&r.token_checksum)
+            .bind(&r.scope)
+            .bind(r.expires)
+            .bind(&r.metadata)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?
+            .rows_affected();
+        tx.commit().await.map_err(db_err)?;
+        Ok(updated == 1)
+    }
+
     pub(crate) async fn delete_application(&self, id: i64) -> StoreResult<bool> {
         Ok(self.execute(sqlx::query(q::DELETE_APP).bind(id)).await? > 0)
     }

@@ -16,7 +16,7 @@ impl SqliteStore {
         self.engine
             .write_one(move |c| {
                 let (challenge, method) = pkce_columns(&g.pkce);
-                let args: [&dyn ToSql; 12] = [
+                let args: [&dyn ToSql; 13] = [
                     &g.user_id,
                     &g.code_checksum,
                     &g.application_id,
@@ -29,6 +29,7 @@ impl SqliteStore {
                     &g.claims,
                     &g.auth_time,
                     &g.created,
+                    &g.resource,
                 ];
                 let id = insert(c, q::INSERT_GRANT_SQLITE, &args)?;
                 Ok(g.into_row(id))

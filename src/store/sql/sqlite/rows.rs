@@ -10,7 +10,7 @@ use rusqlite::{Connection, Row, ToSql};
 
 use crate::model::{
     AccessToken, AccessTokenDetails, Application, DeviceGrant, Grant, IdToken, PkceChallenge,
-    RefreshToken, Timestamp, User,
+    RefreshToken, Registration, Timestamp, User,
 };
 use crate::store::StoreResult;
 
@@ -176,6 +176,7 @@ pub(crate) fn grant(r: &Row<'_>) -> rusqlite::Result<Grant> {
         auth_time: r.get(11)?,
         created: r.get(12)?,
         used_at: r.get(13)?,
+        resource: r.get(14)?,
     })
 }
 
@@ -191,6 +192,7 @@ fn access_at(r: &Row<'_>, o: usize) -> rusqlite::Result<AccessToken> {
         expires: r.get(o + 7)?,
         scope: r.get(o + 8)?,
         created: r.get(o + 9)?,
+        resource: r.get(o + 10)?,
     })
 }
 
@@ -201,9 +203,9 @@ pub(crate) fn access_token(r: &Row<'_>) -> rusqlite::Result<AccessToken> {
 pub(crate) fn access_token_details(r: &Row<'_>) -> rusqlite::Result<AccessTokenDetails> {
     Ok(AccessTokenDetails {
         token: access_at(r, 0)?,
-        client_id: r.get(10)?,
-        username: r.get(11)?,
-        user_active: r.get(12)?,
+        client_id: r.get(11)?,
+        username: r.get(12)?,
+        user_active: r.get(13)?,
     })
 }
 
@@ -217,6 +219,7 @@ pub(crate) fn refresh_token(r: &Row<'_>) -> rusqlite::Result<RefreshToken> {
         token_family: r.get(5)?,
         created: r.get(6)?,
         revoked: r.get(7)?,
+        resource: r.get(8)?,
     })
 }
 
@@ -245,5 +248,17 @@ pub(crate) fn device_grant(r: &Row<'_>) -> rusqlite::Result<DeviceGrant> {
         client_id: r.get(8)?,
         last_checked: r.get(9)?,
         created: r.get(10)?,
+    })
+}
+
+pub(crate) fn registration(r: &Row<'_>) -> rusqlite::Result<Registration> {
+    Ok(Registration {
+        id: r.get(0)?,
+        application_id: r.get(1)?,
+        token_checksum: r.get(2)?,
+        scope: r.get(3)?,
+        expires: r.get(4)?,
+        metadata: r.get(5)?,
+        created: r.get(6)?,
     })
 }

@@ -303,7 +303,7 @@ fn grant_and_checksum(r: &rusqlite::Row<'_>) -> rusqlite::Result<(Option<i64>, S
 }
 
 fn insert_access(c: &Connection, a: &NewAccessToken) -> StoreResult<i64> {
-    let args: [&dyn ToSql; 9] = [
+    let args: [&dyn ToSql; 10] = [
         &a.user_id,
         &a.source_refresh_token_id,
         &a.token_checksum,
@@ -313,6 +313,7 @@ fn insert_access(c: &Connection, a: &NewAccessToken) -> StoreResult<i64> {
         &a.expires,
         &a.scope,
         &a.created,
+        &a.resource,
     ];
     insert(c, q::INSERT_AT_SQLITE, &args)
 }
@@ -348,13 +349,14 @@ pub(super) fn write_tokens(c: &Connection, tokens: IssueTokens) -> StoreResult<I
     let refresh = match refresh {
         Some(mut r) => {
             r.access_token_id = Some(at_id);
-            let args: [&dyn ToSql; 6] = [
+            let args: [&dyn ToSql; 7] = [
                 &r.user_id,
                 &r.token_checksum,
                 &r.application_id,
                 &r.access_token_id,
                 &r.token_family,
                 &r.created,
+                &r.resource,
             ];
             let id = insert(c, q::INSERT_RT_SQLITE, &args)?;
             Some(r.into_row(id))

@@ -107,6 +107,87 @@ impl SqliteStore {
             .await
     }
 
+    pub(crate) async fn register_application(
+        &self,
+        a: NewApplication,
+        r: NewRegistration,
+    ) -> StoreResult<(Application, Registration)> {
+        self.engine
+            .write_one(move |c| {
+                let args: [&dyn ToSql; 14] = [
+                    &a.client_id,
+                    &a.user_id,
+                    &a.redirect_uris,
+                    &a.post_logout_redirect_uris,
+                    &a.client_type.as_str(),
+                    &a.authorization_grant_type.as_str(),
+                    &a.client_secret,
+                    &a.hash_client_secret,
+                    &a.name,
+                    &a.skip_authorization,
+                    &a.created,
+                    &a.algorithm.as_str(),
+                    &a.allowed_origins,
+                    &a.pkce_required,
+                ];
+                let app_id = insert(c, q::INSERT_APP_SQLITE, &args)?;
+                let args: [&dyn ToSql; 6] = [
+                    &app_id,
+                    &r.token_checksum,
+                    &r.scope,
+                    &r.expires,
+                    &r.metadata,
+                    &r.created,
+                ];
+                let id = insert(c, q::INSERT_REGISTRATION_SQLITE, &args)?;
+                Ok((a.into_row(app_id), r.into_row(id, app_id)))
+            })
+            .await
+    }
+
+    pub(crate) async fn find_registration(
+        &self,
+        checksum: &str,
+    ) -> StoreResult<Option<Registration>> {
+        let checksum = checksum.to_owned();
+        self.engine
+            .read_latest(move |c| {
+                optional(
+                    c,
+                    q::REGISTRATION_BY_CHECKSUM,
+                    &[&checksum],
+                    rows::registration,
+                )
+            })
+            .await
+    }
+
+    pub(crate) async fn update_registration(
+        &self,
+        a: &Application,
+        r: &Registration,
+    ) -> StoreResult<bool> {
+        let (a, r) = (a.clone(), r.clone());
+        self.engine
+            .write_one(move |c| {
+                let args: [&dyn ToSql; 6] = [
+                    &a.id,
+                    &a.redirect_uris,
+                    &a.post_logout_redirect_uris,
+                    &a.authorization_grant_type.as_str(),
+                    &a.name,
+                    &a.updated,
+                ];
+                if execute(c, q::UPDATE_REGISTERED_APP, &args)? == 0 {
+                    return Ok(false);
+                }
+                let args: [&dyn ToSql; 5] =
+                    [&r.id, &r.token_checksum, &r.scope, &r.expires, &r.metadata];
+                Ok(execute(c, q::UPDATE_REGISTRATION, &args)? == 1)
+            })
+            .await
+    }
+
     pub(crate) async fn delete_application(&self, id: i64) -> StoreResult<bool> {
         self.engine
             .write_one(move |c| Ok(execute(c, q::DELETE_APP, &[&id])? > 0))
