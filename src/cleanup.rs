@@ -16,6 +16,9 @@
 //! 5. expired ID tokens with no access token;
 //! 6. expired authorization codes;
 //! 7. expired device grants (DOT never clears these).
+//! 8. dynamically registered clients (RFC 7591) older than
+//!    `DCR_UNUSED_CLIENT_MAX_AGE_SECONDS` that hold no access token, refresh token or
+//!    code (only when that is set; DOT has no such step).
 //!
 //! Each step deletes in batches of `CLEAR_EXPIRED_TOKENS_BATCH_SIZE` rows, one SQL
 //! statement per batch (no ids are fetched into the application, so memory stays flat

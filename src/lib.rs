@@ -44,6 +44,8 @@
 //!             expires: now.add_secs(36000),
 //!             scope: "read write".into(),
 //!             created: now,
+//!             // RFC 8707 resources (the token's audience); none here.
+//!             resource: String::new(),
 //!         },
 //!         refresh: None,
 //!         id_token: None,

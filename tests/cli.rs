@@ -570,7 +570,7 @@ fn migrate_is_idempotent() {
         "{}",
         stdout(&first)
     );
-    assert!(stdout(&first).contains("Applied 2 migration(s)"));
+    assert!(stdout(&first).contains("Applied 3 migration(s)"));
     let second = db.run(&["migrate"]);
     assert!(stdout(&second).contains("Applied 0 migration(s)"));
     assert!(!stdout(&second).contains("Created"), "{}", stdout(&second));
@@ -687,7 +687,7 @@ fn cleartokens_reports_json_and_warns_without_idle_expiry() {
     assert!(stderr(&out).contains("WARNING: REFRESH_TOKEN_EXPIRE_SECONDS is not set"));
     let v: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
     assert_eq!(v["total"], 0);
-    assert_eq!(v["steps"].as_array().unwrap().len(), 7);
+    assert_eq!(v["steps"].as_array().unwrap().len(), 8);
     // One log line per step; no progress bar when stderr is not a terminal.
     let err = stderr(&out);
     assert!(err.contains("Expired access tokens deleted"));

@@ -1328,7 +1328,344 @@ async fn cleanup_removes_unused_registered_clients(db: Db) {
         .is_some());
 }
 
+/// A test HTTP server of client metadata documents on 127.0.0.1: `/good.json` (for
+/// `REDIRECT`, cacheable for a minute), `/mismatch.json` (another client_id),
+/// `/big.json` (2 kB), `/slow.json` (3 s late), `/text.json` (text/plain),
+/// `/elsewhere.json` (a redirect to another host name).
+async fn document_server() -> String {
+    use axum::response::IntoResponse;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let port = listener.local_addr().unwrap().port();
+    let doc = |id: String, name: &str| {
+        serde_json::json!({
+            "client_id": id,
+            "client_name": name,
+            "redirect_uris": [REDIRECT],
+            "grant_types": ["authorization_code", "refresh_token"],
+            "response_types": ["code"],
+            "token_endpoint_auth_method": "none",
+        })
+    };
+    let json = |v: Value| {
+        (
+            [
+                ("content-type", "application/json"),
+                ("cache-control", "public, max-age=60"),
+            ],
+            v.to_string(),
+        )
+            .into_response()
+    };
+    let b = base.clone();
+    let good = doc(format!("{b}/good.json"), "A document client");
+    let mismatch = doc(format!("{b}/other.json"), "Mismatch");
+    let mut big = doc(format!("{b}/big.json"), "Big");
+    big["padding"] = "x".repeat(2048).into();
+    let slow = doc(format!("{b}/slow.json"), "Slow");
+    let app = Router::new()
+        .route(
+            "/good.json",
+            get(move || {
+                let v = good.clone();
+                async move { json(v) }
+            }),
+        )
+        .route(
+            "/mismatch.json",
+            get(move || {
+                let v = mismatch.clone();
+                async move { json(v) }
+            }),
+        )
+        .route(
+            "/big.json",
+            get(move || {
+                let v = big.clone();
+                async move { json(v) }
+            }),
+        )
+        .route(
+            "/slow.json",
+            get(move || {
+                let v = slow.clone();
+                async move {
+                    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+                    json(v)
+                }
+            }),
+        )
+        .route("/text.json", get(|| async { "not json" }))
+        .route(
+            "/elsewhere.json",
+            get(move || async move {
+                (
+                    http::StatusCode::FOUND,
+                    [("location", format!("http://localhost:{port}/good.json"))],
+                )
+            }),
+        );
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    base
+}
+
+/// RFC 8414 §3: where the metadata of the issuer `issuer` is.
+fn as_metadata_url(issuer: &str) -> String {
+    let u = reqwest::Url::parse(issuer).unwrap();
+    format!(
+        "{}/.well-known/oauth-authorization-server{}",
+        u.origin().ascii_serialization(),
+        u.path().trim_end_matches('/')
+    )
+}
+
+/// From nothing but the API's URL to a 200, over real HTTP, as an MCP-style client does:
+/// 401 → resource metadata → authorization-server metadata → registration (or a client
+/// metadata document URL as the client id) → authorization code + PKCE with `resource`
+/// (login and consent over HTTP) → token → the API.
+async fn follow_the_chain(srv: &Server, api: &str, document_client: Option<String>) {
+    let http = &srv.http;
+    // 1. The API says where its metadata is.
+    let res = http.get(api).send().await.unwrap();
+    assert_eq!(res.status(), 401);
+    let c = challenge(&res);
+    let metadata_url = c
+        .split("resource_metadata=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or_else(|| panic!("no resource_metadata in {c}"))
+        .to_owned();
+    // 2. The resource metadata names the resource and its authorization server.
+    let rm: Value = http
+        .get(&metadata_url)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let resource = rm["resource"].as_str().unwrap().to_owned();
+    assert_eq!(resource, api, "RFC 9728 §3.3: the resource is the API");
+    let issuer = rm["authorization_servers"][0].as_str().unwrap().to_owned();
+    let scope = rm["scopes_supported"][0].as_str().unwrap().to_owned();
+    // 3. The authorization server's metadata, where RFC 8414 §3 puts it.
+    let asm: Value = http
+        .get(as_metadata_url(&issuer))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(asm["issuer"], issuer.as_str());
+    assert!(asm["code_challenge_methods_supported"]
+        .as_array()
+        .unwrap()
+        .contains(&"S256".into()));
+    // 4. A client id: registered (RFC 7591), or the document's URL.
+    let client_id = match document_client {
+        Some(url) => {
+            assert_eq!(asm["client_id_metadata_document_supported"], true, "{asm}");
+            url
+        }
+        None => {
+            let endpoint = asm["registration_endpoint"]
+                .as_str()
+                .expect("a registration endpoint");
+            let body = serde_json::json!({
+                "client_name": "An MCP-style agent",
+                "redirect_uris": [REDIRECT],
+                "grant_types": ["authorization_code", "refresh_token"],
+                "response_types": ["code"],
+                "token_endpoint_auth_method": "none",
+            });
+            let (s, v, _) =
+                send_json(http, reqwest::Method::POST, endpoint, None, Some(&body)).await;
+            assert_eq!(s, 201, "{v}");
+            v["client_id"].as_str().unwrap().to_owned()
+        }
+    };
+    // 5. Authorization code + PKCE, for this resource; the user signs in and consents.
+    let (verifier, challenge_value) = pkce_pair();
+    let mut url = reqwest::Url::parse(asm["authorization_endpoint"].as_str().unwrap()).unwrap();
+    url.query_pairs_mut()
+        .append_pair("response_type", "code")
+        .append_pair("client_id", &client_id)
+        .append_pair("redirect_uri", REDIRECT)
+        .append_pair("scope", &scope)
+        .append_pair("state", "chain")
+        .append_pair("code_challenge", &challenge_value)
+        .append_pair("code_challenge_method", "S256")
+        .append_pair("resource", &resource);
+    let back = srv.browser_approve(url).await;
+    assert_eq!(query_param(&back, "state").as_deref(), Some("chain"));
+    let code = query_param(&back, "code").unwrap_or_else(|| panic!("no code in {back}"));
+    // 6. The token, for this resource only.
+    let res = http
+        .post(asm["token_endpoint"].as_str().unwrap())
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", REDIRECT),
+            ("client_id", client_id.as_str()),
+            ("code_verifier", verifier.as_str()),
+            ("resource", resource.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let t: Value = res.json().await.unwrap();
+    let access = t["access_token"].as_str().unwrap();
+    assert_eq!(
+        srv.introspect(access).await["aud"],
+        resource.as_str(),
+        "its audience is the API"
+    );
+    // 7. The API answers.
+    let res = http.get(api).bearer_auth(access).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    let hello: Value = res.json().await.unwrap();
+    assert_eq!(hello["client_id"], client_id.as_str());
+}
+
+async fn the_chain_with_dynamic_registration(db: Db) {
+    use tower_oauth_toolkit::settings::DcrPolicy;
+    let Some(srv) = start(db, dcr_settings(DcrPolicy::Open)).await else {
+        return;
+    };
+    let api = srv.url("/api/hello");
+    follow_the_chain(&srv, &api, None).await;
+}
+
+async fn the_chain_with_a_client_metadata_document(db: Db) {
+    let docs = document_server().await;
+    let mut settings = Settings::default();
+    settings.cimd_enabled = true;
+    settings.cimd_allow_loopback = true;
+    let Some(srv) = start(db, settings).await else {
+        return;
+    };
+    let api = srv.url("/api/hello");
+    let client_id = format!("{docs}/good.json");
+    follow_the_chain(&srv, &api, Some(client_id.clone())).await;
+    let app = srv
+        .store
+        .find_application_by_client_id(&client_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(app.name, "A document client");
+    assert_eq!(
+        app.client_type,
+        tower_oauth_toolkit::model::ClientType::Public
+    );
+}
+
+/// Client metadata documents that are refused, each with its reason, at the
+/// authorization endpoint (an error page, no redirect) and the token endpoint
+/// (`invalid_client`).
+async fn client_metadata_documents_are_checked(db: Db) {
+    let docs = document_server().await;
+    let mut settings = Settings::default();
+    settings.cimd_enabled = true;
+    settings.cimd_allow_loopback = true;
+    settings.cimd_max_document_size = 1024;
+    settings.cimd_fetch_timeout_seconds = std::time::Duration::from_millis(500);
+    settings.cimd_failure_backoff_seconds = std::time::Duration::ZERO;
+    let Some(srv) = start(db, settings).await else {
+        return;
+    };
+    let port = docs.rsplit(':').next().unwrap();
+    for (client_id, reason) in [
+        (
+            "http://client.example/meta.json".to_owned(),
+            "must be https",
+        ),
+        ("https://10.0.0.7/meta.json".to_owned(), "private address"),
+        (
+            "https://169.254.169.254/latest/meta-data".to_owned(),
+            "private address",
+        ),
+        (format!("{docs}/mismatch.json"), "client_id is not the URL"),
+        (format!("{docs}/big.json"), "larger than 1024 bytes"),
+        (format!("{docs}/slow.json"), "timed out"),
+        (format!("{docs}/text.json"), "is not application"),
+        (format!("{docs}/elsewhere.json"), "redirect to another host"),
+        (format!("{docs}/missing.json"), "answered 404"),
+        (
+            format!("http://127.0.0.1:{port}/a/../good.json"),
+            "dot segments",
+        ),
+    ] {
+        let (_, challenge_value) = pkce_pair();
+        let mut url = reqwest::Url::parse(&srv.url("/o/authorize/")).unwrap();
+        url.query_pairs_mut()
+            .append_pair("response_type", "code")
+            .append_pair("client_id", &client_id)
+            .append_pair("redirect_uri", REDIRECT)
+            .append_pair("code_challenge", &challenge_value)
+            .append_pair("code_challenge_method", "S256");
+        let res = srv.http.get(url).send().await.unwrap();
+        assert_eq!(res.status(), 400, "{client_id}");
+        let page = res.text().await.unwrap();
+        assert!(
+            page.contains(reason),
+            "{client_id}: {reason:?} not in {page}"
+        );
+        let (s, v, _) = srv
+            .token(
+                None,
+                &[
+                    ("grant_type", "authorization_code"),
+                    ("client_id", &client_id),
+                    ("code", "x"),
+                ],
+            )
+            .await;
+        assert_eq!((s, err(&v)), (401, "invalid_client"), "{client_id}: {v}");
+    }
+    // Without the development setting a loopback document is refused too.
+    let mut settings = Settings::default();
+    settings.cimd_enabled = true;
+    let Some(srv) = start(db, settings).await else {
+        return;
+    };
+    let (s, v, _) = srv
+        .token(
+            None,
+            &[
+                ("grant_type", "authorization_code"),
+                ("client_id", &format!("{docs}/good.json")),
+                ("code", "x"),
+            ],
+        )
+        .await;
+    assert_eq!((s, err(&v)), (401, "invalid_client"), "{v}");
+    assert!(
+        v["error_description"].as_str().unwrap().contains("https"),
+        "{v}"
+    );
+    // And with CIMD off, a URL is just an unknown client.
+    let Some(srv) = start(db, Settings::default()).await else {
+        return;
+    };
+    let meta: Value = srv
+        .http
+        .get(srv.url("/o/.well-known/oauth-authorization-server"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(meta["client_id_metadata_document_supported"], false);
+}
+
 on_both!(
+    the_chain_with_dynamic_registration,
+    the_chain_with_a_client_metadata_document,
+    client_metadata_documents_are_checked,
     registration_is_off_by_default,
     dynamic_registration_and_management,
     registration_policies_and_rate_limit,

@@ -102,6 +102,7 @@ mod defaults {
         dcr_registrations_per_hour: "DCR_REGISTRATIONS_PER_HOUR" => (20);
         dcr_unused_client_max_age_seconds: "DCR_UNUSED_CLIENT_MAX_AGE_SECONDS" => (none);
         cimd_enabled: "CIMD_ENABLED" => (false);
+        cimd_allow_loopback: "CIMD_ALLOW_LOOPBACK" => (false);
         cimd_allowed_hosts: "CIMD_ALLOWED_HOSTS" => ([]);
         cimd_fetch_timeout_seconds: "CIMD_FETCH_TIMEOUT_SECONDS" => (5);
         cimd_max_document_size: "CIMD_MAX_DOCUMENT_SIZE" => (16384);
@@ -499,7 +500,6 @@ fn several_errors_are_reported_together() {
         refresh_token_reuse_protection = true
         rotate_refresh_token = false
         oidc_rsa_private_key = "not a key"
-        cimd_enabled = true
         require_pushed_authorization_requests = true
         oidc_rp_initiated_registration_enabled = true
         resource_server_introspection_jwt_client_id = "rs"
@@ -526,7 +526,6 @@ fn several_errors_are_reported_together() {
         "OIDC_SUBJECT_TYPES_SUPPORTED must not be empty",
         "REFRESH_TOKEN_REUSE_PROTECTION is true but ROTATE_REFRESH_TOKEN is false",
         "OIDC_RSA_PRIVATE_KEY is not a PEM key",
-        "CIMD_ENABLED is set, but",
         "REQUIRE_PUSHED_AUTHORIZATION_REQUESTS is set, but",
         "OIDC_RP_INITIATED_REGISTRATION_ENABLED is set, but",
         "RESOURCE_SERVER_INTROSPECTION_JWT_CLIENT_ID is set, but",
@@ -537,7 +536,7 @@ fn several_errors_are_reported_together() {
             "missing {expected:?} in:\n{text}"
         );
     }
-    assert_eq!(lines.len(), 18, "{text}");
+    assert_eq!(lines.len(), 16, "{text}");
     // The private key's text is not echoed.
     assert!(!text.contains("not a key"), "{text}");
 }
@@ -646,7 +645,6 @@ fn jwt_access_tokens_need_a_signing_key() {
 fn settings_of_unimplemented_features_are_refused_unless_default() {
     let refused = Settings::from_toml_str(
         r#"
-        cimd_max_document_size = 1
         client_assertion_leeway = 5
         par_request_uri_lifetime_seconds = 30
         resource_server_introspection_jwt_kid = "k1"
@@ -657,7 +655,6 @@ fn settings_of_unimplemented_features_are_refused_unless_default() {
     let err = refused.validate().unwrap_err();
     let lines = issues(&err);
     for (setting, feature) in [
-        ("CIMD_MAX_DOCUMENT_SIZE", "client ID metadata documents"),
         (
             "CLIENT_ASSERTION_LEEWAY",
             "JWT client authentication (RFC 7523)",

@@ -347,6 +347,7 @@ pub(crate) async fn authenticate_credentials<S: Store, U>(
         ))
         .with_retry_after(locked.seconds())
     };
+    inner.resolve_client(&creds.client_id).await?;
     let Some(app) = applications.get(store, &creds.client_id).await? else {
         if let Some(secret) = &creds.secret {
             if let Some(locked) = throttle.client_locked(&creds.client_id).await {

@@ -69,6 +69,8 @@
 //!   client, not one per request.
 
 pub mod authorize;
+#[cfg(feature = "cimd")]
+pub mod cimd;
 pub mod client_auth;
 pub mod device;
 pub mod error;
@@ -179,6 +181,28 @@ pub(crate) struct Inner<S, U> {
     pub(crate) generators: crate::generators::Generators,
     /// Registration requests per address (DCR_REGISTRATIONS_PER_HOUR).
     pub(crate) registrations: registration::RateLimit,
+    /// Client ID metadata documents (CIMD_ENABLED).
+    #[cfg(feature = "cimd")]
+    pub(crate) cimd: cimd::Cimd,
+}
+
+impl<S: Store, U> Inner<S, U> {
+    /// Before a client id is looked up: a metadata-document client id (CIMD_ENABLED) is
+    /// fetched and stored when its document is not fresh, and a cached copy of a changed
+    /// client dropped. Nothing for other client ids.
+    pub(crate) async fn resolve_client(&self, client_id: &str) -> Result<(), OAuthError> {
+        #[cfg(feature = "cimd")]
+        if self
+            .cimd
+            .refresh(&self.settings, &*self.store, client_id)
+            .await?
+        {
+            self.applications.forget(client_id).await;
+        }
+        #[cfg(not(feature = "cimd"))]
+        let _ = client_id;
+        Ok(())
+    }
 }
 
 /// The authorization server. Cheap to clone. See the [module docs](self).
@@ -464,6 +488,14 @@ impl<S: Store, U: UserAuthenticator> ProviderBuilder<S, U> {
             None
         };
         let generators = self.generators.clone();
+        #[cfg(feature = "cimd")]
+        let cimd = cimd::Cimd::new(&settings).map_err(ProviderBuildError)?;
+        #[cfg(not(feature = "cimd"))]
+        if settings.cimd_enabled {
+            return Err(ProviderBuildError(
+                "CIMD_ENABLED needs the crate's `cimd` feature".into(),
+            ));
+        }
         let minter = build_minter(&settings, self.issuer.as_ref(), keys.clone())?
             .with_generators(self.generators);
         let oidc = settings.oidc_enabled.then(|| oidc::Oidc::new(keys));
@@ -493,6 +525,8 @@ impl<S: Store, U: UserAuthenticator> ProviderBuilder<S, U> {
                 templates,
                 generators,
                 registrations: registration::RateLimit::new(),
+                #[cfg(feature = "cimd")]
+                cimd,
             }),
         })
     }

@@ -81,7 +81,7 @@
 //! | `REDIRECT_URI_VALIDATOR`, `ALLOWED_ORIGIN_VALIDATOR` | in a later release |
 //! | `RESOURCE_SERVER_TOKEN_RESOURCE_VALIDATOR` | in a later release |
 //! | `DCR_REGISTRATION_PERMISSION_CLASSES` | `DCR_REGISTRATION_POLICY` ([`DcrPolicy`]: `authenticated`, `initial_access_token`, `open`) |
-//! | `CIMD_METADATA_FETCHER`, `CIMD_REGISTRATION_PERMISSION_CLASSES` | in a later release (with client ID metadata documents) |
+//! | `CIMD_METADATA_FETCHER`, `CIMD_REGISTRATION_PERMISSION_CLASSES` | the built-in SSRF-hardened fetcher (`provider::cimd`) and DOT's default, any client; `CIMD_ALLOWED_HOSTS` restricts the hosts when not empty |
 //! | `CLIENT_ASSERTION_JWKS_FETCHER` | in a later release (with JWT client authentication) |
 //! | `OAUTH2_SERVER_CLASS`, `OIDC_SERVER_CLASS`, `OAUTH2_BACKEND_CLASS`, `EXTRA_SERVER_KWARGS`, `ALWAYS_RELOAD_OAUTHLIB_CORE`, `OAUTH_PRE_TOKEN_VALIDATION` | not applicable: oauthlib plumbing (the endpoints are built in) |
 //! | `APPLICATION_MODEL`, `ACCESS_TOKEN_MODEL`, `ID_TOKEN_MODEL`, `DEVICE_GRANT_MODEL`, `GRANT_MODEL`, `REFRESH_TOKEN_MODEL`, `PAR_REQUEST_MODEL`, `STORED_AUTHORIZATION_REQUEST_MODEL` | not applicable: Django-only (storage goes through the crate's store trait) |
@@ -98,12 +98,13 @@
 //! | every setting not named below | what DOT documents (differences in the next section) |
 //! | `COMPLIANT_BCP_RFC9700_TOKEN_STORAGE`, `COMPLIANT_BCP_RFC9700_ACCESS_TOKEN_TRANSPORT`, `REQUIRE_FORM_ENCODED_REQUEST_BODY` | always DOT's strict behaviour, whatever the value: tokens are stored as checksums only; the resource side reads `?access_token=` only where a host opts in (`BearerLayer::allow_query_parameter`); token, introspection and revocation bodies must be form-encoded (`400 invalid_request`; DOT answers 415) |
 //! | `PAR_ENABLED` | accepted: there is no PAR endpoint yet, so both values mean none |
-//! | `CIMD_ENABLED`, `REQUIRE_PUSHED_AUTHORIZATION_REQUESTS`, `OIDC_RP_INITIATED_REGISTRATION_ENABLED`, `RESOURCE_SERVER_INTROSPECTION_JWT_CLIENT_ID` | refused when set: the feature is not implemented yet |
+//! | `REQUIRE_PUSHED_AUTHORIZATION_REQUESTS`, `OIDC_RP_INITIATED_REGISTRATION_ENABLED`, `RESOURCE_SERVER_INTROSPECTION_JWT_CLIENT_ID` | refused when set: the feature is not implemented yet |
 //! | `AUTHENTICATION_SERVER_EXP_TIME_ZONE` | `"UTC"` only |
 //! | `SECRET_KEY`, `ACCESS_TOKEN_FORMAT`, `LOGIN_FAILURE_LIMIT`, `CLIENT_AUTH_FAILURE_LIMIT`, `DEVICE_USER_CODE_FAILURE_LIMIT`, `FAILURE_WINDOW_SECONDS`, `LOCKOUT_SECONDS`, `MAX_LOCKOUT_SECONDS` | not DOT's: Django's `SECRET_KEY`, the access-token format, and the throttling of credential guessing (`provider::throttle`; django-axes does this for a Django site) |
 //! | `DEVICE_CODE_EXPIRE_SECONDS` | not DOT's: the lifetime of device codes (oauthlib's fixed 1800 s) |
 //! | `DCR_REGISTRATION_POLICY`, `DCR_INITIAL_ACCESS_TOKEN_SCOPE`, `DCR_REGISTRATIONS_PER_HOUR`, `DCR_UNUSED_CLIENT_MAX_AGE_SECONDS` | not DOT's: who may register, the initial access token's scope, the per-address registration limit, and the cleanup of unused registered clients |
-//! | the seven other `CIMD_*`; the nine `CLIENT_ASSERTION_*`; `PAR_REQUEST_URI_LIFETIME_SECONDS`; `OIDC_RP_INITIATED_REGISTRATION_URL`; `RESOURCE_SERVER_INTROSPECTION_JWT_{PRIVATE_KEY,ALG,AUDIENCE,LIFETIME,KID}`; `READ_SCOPE`, `WRITE_SCOPE` (DOT's `ReadWriteScopedResourceView`: use the resource side's scope policies) | accepted at their DOT defaults, refused otherwise ("… is not supported yet: … leave it at its default") |
+//! | `CIMD_ALLOW_LOOPBACK` | not DOT's: metadata-document client ids on a loopback host, for development |
+//! | the nine `CLIENT_ASSERTION_*`; `PAR_REQUEST_URI_LIFETIME_SECONDS`; `OIDC_RP_INITIATED_REGISTRATION_URL`; `RESOURCE_SERVER_INTROSPECTION_JWT_{PRIVATE_KEY,ALG,AUDIENCE,LIFETIME,KID}`; `READ_SCOPE`, `WRITE_SCOPE` (DOT's `ReadWriteScopedResourceView`: use the resource side's scope policies) | accepted at their DOT defaults, refused otherwise ("… is not supported yet: … leave it at its default") |
 //!
 //! # Differences from DOT
 //!

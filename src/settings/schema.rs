@@ -212,9 +212,8 @@ settings! {
     /// Issue a new registration access token on each update.
     DCR_ROTATE_REGISTRATION_TOKEN_ON_UPDATE / dcr_rotate_registration_token_on_update: bool = true, Flag;
 
-    // ---- Client ID metadata documents (not implemented) ----------------------
-    /// Resolve `https://` client ids from metadata documents (not implemented:
-    /// must stay false).
+    // ---- Client ID metadata documents ------------------------------------------
+    /// Resolve `https://` client ids from metadata documents (`provider::cimd`).
     CIMD_ENABLED / cimd_enabled: bool = false, Flag;
     /// Hosts allowed to serve client metadata documents.
     CIMD_ALLOWED_HOSTS / cimd_allowed_hosts: Vec<String> = strings([]), List;
@@ -230,6 +229,9 @@ settings! {
     CIMD_FAILURE_BACKOFF_SECONDS / cimd_failure_backoff_seconds: Duration = secs(60), Seconds;
     /// Cap on concurrent metadata fetches (0 = no cap).
     CIMD_MAX_CONCURRENT_FETCHES / cimd_max_concurrent_fetches: usize = 10, Plain<usize>;
+    /// Development only (not DOT's): accept metadata-document client ids on a loopback
+    /// host, over http too; every other private address stays refused.
+    CIMD_ALLOW_LOOPBACK / cimd_allow_loopback: bool = false, Flag;
 
     // ---- JWT client authentication (RFC 7523) -------------------------------
     /// Clock skew tolerated on client assertions.
@@ -465,25 +467,6 @@ pub(super) const NOT_IMPLEMENTED_YET: &[(&str, &str)] = &[
     (
         "WRITE_SCOPE",
         "DOT's ReadWriteScopedResourceView (use the resource side's scope policies)",
-    ),
-    ("CIMD_ALLOWED_HOSTS", "client ID metadata documents"),
-    ("CIMD_FETCH_TIMEOUT_SECONDS", "client ID metadata documents"),
-    ("CIMD_MAX_DOCUMENT_SIZE", "client ID metadata documents"),
-    (
-        "CIMD_METADATA_MIN_AGE_SECONDS",
-        "client ID metadata documents",
-    ),
-    (
-        "CIMD_METADATA_MAX_AGE_SECONDS",
-        "client ID metadata documents",
-    ),
-    (
-        "CIMD_FAILURE_BACKOFF_SECONDS",
-        "client ID metadata documents",
-    ),
-    (
-        "CIMD_MAX_CONCURRENT_FETCHES",
-        "client ID metadata documents",
     ),
     (
         "CLIENT_ASSERTION_LEEWAY",

@@ -275,11 +275,6 @@ impl Settings {
         // Features DOT has and this crate does not (yet).
         let missing = [
             (
-                self.cimd_enabled,
-                "CIMD_ENABLED",
-                "client ID metadata documents",
-            ),
-            (
                 self.require_pushed_authorization_requests,
                 "REQUIRE_PUSHED_AUTHORIZATION_REQUESTS",
                 "pushed authorization requests (RFC 9126)",

@@ -210,6 +210,13 @@ pub trait Store: Send + Sync + 'static {
     /// Deletes an application and everything issued to it; false if it did not exist.
     fn delete_application(&self, id: i64) -> impl Future<Output = StoreResult<bool>> + Send;
 
+    /// Writes an application's redirect URIs, post-logout redirect URIs, grant type,
+    /// name and `updated` (a client metadata document that changed); false if it is gone.
+    fn update_application(
+        &self,
+        app: &Application,
+    ) -> impl Future<Output = StoreResult<bool>> + Send;
+
     // ----- dynamic client registration (RFC 7591/7592) -----
 
     /// Inserts a dynamically registered application and its registration, in one

@@ -63,6 +63,16 @@ async fn validate<S: Store, U: UserAuthenticator>(
             "The client_id parameter is missing.",
         ));
     };
+    if let Err(e) = inner.resolve_client(client_id).await {
+        return Err(match e.code {
+            ErrorCode::InvalidClient => Rejection::page(ErrorCode::InvalidRequest, e.description),
+            _ => Rejection::Page {
+                status: e.status(),
+                error: Some(e.code),
+                description: e.description,
+            },
+        });
+    }
     let app = match inner.store.find_application_by_client_id(client_id).await {
         Ok(Some(app)) => app,
         Ok(None) => {

@@ -202,6 +202,8 @@ pub(crate) async fn oauth_metadata<S: Store, U: UserAuthenticator>(
         "revocation_endpoint_auth_methods_supported": s.oauth2_token_endpoint_auth_methods_supported,
         "introspection_endpoint_auth_methods_supported": s.oauth2_token_endpoint_auth_methods_supported,
         "code_challenge_methods_supported": code_challenge_methods(s),
+        // draft-ietf-oauth-client-id-metadata-document §5 (DOT lists it too).
+        "client_id_metadata_document_supported": s.cimd_enabled,
     })
     .as_object()
     .cloned()

@@ -404,6 +404,19 @@ impl Store for MemoryStore {
         self.delete_application_now(id)
     }
 
+    async fn update_application(&self, app: &Application) -> StoreResult<bool> {
+        let mut s = self.lock();
+        let Some(stored) = s.apps.get_mut(&app.id) else {
+            return Ok(false);
+        };
+        stored.redirect_uris = app.redirect_uris.clone();
+        stored.post_logout_redirect_uris = app.post_logout_redirect_uris.clone();
+        stored.authorization_grant_type = app.authorization_grant_type;
+        stored.name = app.name.clone();
+        stored.updated = app.updated;
+        Ok(true)
+    }
+
     async fn register_application(
         &self,
         a: NewApplication,

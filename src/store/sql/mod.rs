@@ -371,6 +371,10 @@ impl Store for SqlStore {
         self.forget_all(deleted).await
     }
 
+    async fn update_application(&self, app: &Application) -> StoreResult<bool> {
+        on_backend!(self, b => b.update_application(app).await)
+    }
+
     async fn register_application(
         &self,
         app: NewApplication,

@@ -102,7 +102,7 @@ pub(crate) const LIST_APPS: &str = concat!(
 );
 pub(crate) const DELETE_APP: &str = "DELETE FROM oauth2_application WHERE id = $1";
 
-/// RFC 7592 update: what a registered client may change.
+/// What an RFC 7592 update or a changed client metadata document may change.
 pub(crate) const UPDATE_REGISTERED_APP: &str = "UPDATE oauth2_application SET \
      redirect_uris = $2, post_logout_redirect_uris = $3, authorization_grant_type = $4, \
      name = $5, updated = $6 WHERE id = $1";

@@ -94,6 +94,21 @@ impl PgStore {
             .map_err(db_err)
     }
 
+    pub(crate) async fn update_application(&self, a: &Application) -> StoreResult<bool> {
+        Ok(self
+            .execute(
+                sqlx::query(q::UPDATE_REGISTERED_APP)
+                    .bind(a.id)
+                    .bind(&a.redirect_uris)
+                    .bind(&a.post_logout_redirect_uris)
+                    .bind(a.authorization_grant_type.as_str())
+                    .bind(&a.name)
+                    .bind(a.updated),
+            )
+            .await?
+            == 1)
+    }
+
     pub(crate) async fn register_application(
         &self,
         a: NewApplication,

@@ -107,6 +107,23 @@ impl SqliteStore {
             .await
     }
 
+    pub(crate) async fn update_application(&self, a: &Application) -> StoreResult<bool> {
+        let a = a.clone();
+        self.engine
+            .write_one(move |c| {
+                let args: [&dyn ToSql; 6] = [
+                    &a.id,
+                    &a.redirect_uris,
+                    &a.post_logout_redirect_uris,
+                    &a.authorization_grant_type.as_str(),
+                    &a.name,
+                    &a.updated,
+                ];
+                Ok(execute(c, q::UPDATE_REGISTERED_APP, &args)? == 1)
+            })
+            .await
+    }
+
     pub(crate) async fn register_application(
         &self,
         a: NewApplication,
