@@ -817,3 +817,62 @@ async fn serve_cleanup_interval_0_disables_it() {
     assert!(!log.contains("expired-token cleanup"), "{log}");
     assert!(!log.contains("expired tokens cleared"), "{log}");
 }
+
+/// `serve --issuer URL`: the server's public URL, with the provider under `/o`: the
+/// issuer, the endpoints of the metadata documents and the demo API's resource metadata
+/// all name `URL/o`, where `serve` answers them; and a misconfigured
+/// OAUTH2_PROTECTED_RESOURCE_IDENTIFIER stops it at start with the setting's name.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_issuer_is_the_public_url_with_the_provider_under_o() {
+    let db = Db::new();
+    let (server, base) = start_serve(&db, &["--issuer", "https://auth.example.com"], &[]).await;
+    let http = reqwest::Client::new();
+    for path in [
+        "/o/.well-known/oauth-authorization-server",
+        "/.well-known/oauth-authorization-server/o",
+    ] {
+        let meta: serde_json::Value = http
+            .get(format!("{base}{path}"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(meta["issuer"], "https://auth.example.com/o", "{path}");
+        assert_eq!(
+            meta["token_endpoint"], "https://auth.example.com/o/token/",
+            "{path}"
+        );
+    }
+    let rm: serde_json::Value = http
+        .get(format!(
+            "{base}/.well-known/oauth-protected-resource/api/hello"
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        rm["authorization_servers"],
+        serde_json::json!(["https://auth.example.com/o"])
+    );
+    stop_serve(&db, server);
+
+    let out = db
+        .cmd(&["serve", "--bind", "127.0.0.1:0"])
+        .env(
+            "OAUTH2_PROVIDER_OAUTH2_PROTECTED_RESOURCE_IDENTIFIER",
+            "api.example.com",
+        )
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("OAUTH2_PROTECTED_RESOURCE_IDENTIFIER"),
+        "{stderr}"
+    );
+}
