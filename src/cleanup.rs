@@ -17,8 +17,10 @@
 //! 6. expired authorization codes;
 //! 7. expired device grants (DOT never clears these).
 //! 8. dynamically registered clients (RFC 7591) older than
-//!    `DCR_UNUSED_CLIENT_MAX_AGE_SECONDS` that hold no access token, refresh token or
-//!    code (only when that is set; DOT has no such step).
+//!    `DCR_UNUSED_CLIENT_MAX_AGE_SECONDS` that never obtained a token or code (only when
+//!    that is set; DOT has no such step). Every run first marks the registrations whose
+//!    client holds a token or code, before deleting anything, so a client whose tokens
+//!    expired and were cleared is still known to have been used.
 //!
 //! Each step deletes in batches of `CLEAR_EXPIRED_TOKENS_BATCH_SIZE` rows, one SQL
 //! statement per batch (no ids are fetched into the application, so memory stays flat
@@ -178,6 +180,10 @@ pub async fn clear_expired_with<S: Store, P: CleanupProgress + ?Sized>(
     let batch = settings.clear_expired_tokens_batch_size.max(1) as u64;
     let interval = settings.clear_expired_tokens_batch_interval;
     let mut report = CleanupReport::default();
+    // Dynamically registered clients that hold a token or code now are marked used
+    // before any token goes — on every run, whether or not the last step is on — so that
+    // step never takes a client that was used for one that never was.
+    store.mark_used_registrations(now).await?;
     for step in CleanupStep::ALL {
         if progress.cancelled() {
             report.cancelled = true;

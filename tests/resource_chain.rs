@@ -715,9 +715,18 @@ async fn every_validator_checks_the_audience(db: Db) {
             "{name}: no audience is refused by default"
         );
     }
+    // The validator's own cache (answers from it are checked too), and the flag given
+    // before the audience.
+    let cached_b = StoreValidator::new(srv.store.clone())
+        .with_cache(std::time::Duration::from_secs(60), 100)
+        .with_audience(API_B);
+    for _ in 0..2 {
+        assert_eq!(outcome(&cached_b, &for_a).await, Err(401));
+        assert_eq!(outcome(&cached_b, &for_b).await, Ok(()));
+    }
     let lenient = StoreValidator::new(srv.store.clone())
-        .with_audience(API_B)
-        .allow_tokens_without_audience(true);
+        .allow_tokens_without_audience(true)
+        .with_audience(API_B);
     assert_eq!(outcome(&lenient, &for_none).await, Ok(()));
     assert_eq!(outcome(&lenient, &for_a).await, Err(401));
     let lenient = IntrospectionValidator::builder(
@@ -757,6 +766,15 @@ fn dcr_settings(policy: tower_oauth_toolkit::settings::DcrPolicy) -> Settings {
     let mut s = Settings::default();
     s.dcr_enabled = true;
     s.dcr_registration_policy = policy;
+    s
+}
+
+/// [`dcr_settings`] that also lets registered clients use client credentials.
+fn dcr_settings_with_client_credentials(
+    policy: tower_oauth_toolkit::settings::DcrPolicy,
+) -> Settings {
+    let mut s = dcr_settings(policy);
+    s.dcr_allowed_grant_types.push("client_credentials".into());
     s
 }
 
@@ -818,7 +836,32 @@ async fn registration_is_off_by_default(db: Db) {
 /// RFC 7591 registration and every RFC 7592 operation, open policy.
 async fn dynamic_registration_and_management(db: Db) {
     use tower_oauth_toolkit::settings::DcrPolicy;
-    let Some(srv) = start(db, dcr_settings(DcrPolicy::Open)).await else {
+    // By default a registered client cannot use client credentials (or the password
+    // grant): open registration would otherwise hand out tokens with no user involved.
+    let Some(plain) = start(db, dcr_settings(DcrPolicy::Open)).await else {
+        return;
+    };
+    for grant in ["client_credentials", "password"] {
+        let body = serde_json::json!({"grant_types": [grant]});
+        let (s, v, _) = send_json(
+            &plain.http,
+            reqwest::Method::POST,
+            &plain.url("/o/register/"),
+            None,
+            Some(&body),
+        )
+        .await;
+        assert_eq!(
+            (s, err(&v)),
+            (400, "invalid_client_metadata"),
+            "{grant}: {v}"
+        );
+        assert!(v["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("DCR_ALLOWED_GRANT_TYPES"));
+    }
+    let Some(srv) = start(db, dcr_settings_with_client_credentials(DcrPolicy::Open)).await else {
         return;
     };
     let http = &srv.http;
@@ -885,7 +928,9 @@ async fn dynamic_registration_and_management(db: Db) {
     assert_eq!(s, 200, "{read}");
     assert_eq!(read["client_id"], client_id.as_str());
     assert_eq!(read["client_name"], "An agent");
-    assert!(read.get("registration_access_token").is_none());
+    // RFC 7592 §3: the token in use comes back with the client information.
+    assert_eq!(read["registration_access_token"], token.as_str());
+    assert_eq!(read["registration_client_uri"], uri.as_str());
     // Wrong, missing and another client's tokens: 401 invalid_token.
     let (s2, v2, _) = send_json(
         http,
@@ -1176,6 +1221,26 @@ async fn registration_policies_and_rate_limit(db: Db) {
         .await
         .unwrap();
     assert_eq!(res.status(), 403);
+    let res = browser
+        .post(&register)
+        .header("content-type", "application/json")
+        .header("sec-fetch-site", "cross-site")
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 403, "Sec-Fetch-Site: cross-site");
+    // The server's own page: its origin, same-origin.
+    let res = browser
+        .post(&register)
+        .header("content-type", "application/json")
+        .header("origin", srv.base.as_str())
+        .header("sec-fetch-site", "same-origin")
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
 
     // An initial access token.
     let mut settings = dcr_settings(DcrPolicy::InitialAccessToken);
@@ -1261,13 +1326,13 @@ async fn cleanup_removes_unused_registered_clients(db: Db) {
     use tower_oauth_toolkit::model::Timestamp;
     use tower_oauth_toolkit::settings::DcrPolicy;
     use tower_oauth_toolkit::store::CleanupStep;
-    let Some(srv) = start(db, dcr_settings(DcrPolicy::Open)).await else {
+    let Some(srv) = start(db, dcr_settings_with_client_credentials(DcrPolicy::Open)).await else {
         return;
     };
     let register = srv.url("/o/register/");
     let mut ids = Vec::new();
     let mut secrets = Vec::new();
-    for _ in 0..2 {
+    for _ in 0..3 {
         let (s, v, _) = send_json(
             &srv.http,
             reqwest::Method::POST,
@@ -1288,12 +1353,29 @@ async fn cleanup_removes_unused_registered_clients(db: Db) {
         )
         .await;
     assert_eq!(s, 200, "{t}");
+    // The third one was used too, but its token is gone by the time the age is reached
+    // (revoked here; expired and cleared would be the same): a cleanup run saw it first.
+    let (s, third, _) = srv
+        .token(
+            Some((&ids[2], &secrets[2])),
+            &[("grant_type", "client_credentials")],
+        )
+        .await;
+    assert_eq!(s, 200, "{third}");
     let later = Timestamp::now().add_secs(3600);
     // Off by default.
     let report = clear_expired_with(&*srv.store, &Settings::default(), later, &mut NoProgress)
         .await
         .unwrap();
     assert_eq!(report.deleted(CleanupStep::UnusedRegisteredClients), 0);
+    let (s, _, _) = srv
+        .post(
+            "/o/revoke_token/",
+            Some((&ids[2], &secrets[2])),
+            &[("token", third["access_token"].as_str().unwrap())],
+        )
+        .await;
+    assert_eq!(s, 200);
     let mut settings = Settings::default();
     settings.dcr_unused_client_max_age_seconds = Some(std::time::Duration::from_secs(600));
     // Younger than the age: kept.
@@ -1318,6 +1400,14 @@ async fn cleanup_removes_unused_registered_clients(db: Db) {
             .unwrap()
             .is_some(),
         "used: kept"
+    );
+    assert!(
+        srv.store
+            .find_application_by_client_id(&ids[2])
+            .await
+            .unwrap()
+            .is_some(),
+        "used once, its token gone since: kept"
     );
     // Clients made by createapplication are never touched.
     assert!(srv
@@ -1589,9 +1679,11 @@ async fn client_metadata_documents_are_checked(db: Db) {
         ),
         (format!("{docs}/mismatch.json"), "client_id is not the URL"),
         (format!("{docs}/big.json"), "larger than 1024 bytes"),
-        (format!("{docs}/slow.json"), "timed out"),
         (format!("{docs}/text.json"), "is not application"),
-        (format!("{docs}/elsewhere.json"), "redirect to another host"),
+        (
+            format!("{docs}/elsewhere.json"),
+            "redirects to another host",
+        ),
         (format!("{docs}/missing.json"), "answered 404"),
         (
             format!("http://127.0.0.1:{port}/a/../good.json"),
@@ -1625,6 +1717,26 @@ async fn client_metadata_documents_are_checked(db: Db) {
             .await;
         assert_eq!((s, err(&v)), (401, "invalid_client"), "{client_id}: {v}");
     }
+    // An unreachable or slow host is a 503 (it may come back), not a refusal.
+    let slow = format!("{docs}/slow.json");
+    let (s, v, _) = srv
+        .token(
+            None,
+            &[
+                ("grant_type", "authorization_code"),
+                ("client_id", &slow),
+                ("code", "x"),
+            ],
+        )
+        .await;
+    assert_eq!((s, err(&v)), (503, "temporarily_unavailable"), "{v}");
+    assert!(
+        v["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("timed out"),
+        "{v}"
+    );
     // Without the development setting a loopback document is refused too.
     let mut settings = Settings::default();
     settings.cimd_enabled = true;
@@ -1660,6 +1772,26 @@ async fn client_metadata_documents_are_checked(db: Db) {
         .await
         .unwrap();
     assert_eq!(meta["client_id_metadata_document_supported"], false);
+    let good = format!("{docs}/good.json");
+    let (s, v, _) = srv
+        .token(
+            None,
+            &[
+                ("grant_type", "authorization_code"),
+                ("client_id", &good),
+                ("code", "x"),
+            ],
+        )
+        .await;
+    assert_eq!((s, err(&v)), (401, "invalid_client"), "{v}");
+    assert!(
+        srv.store
+            .find_application_by_client_id(&good)
+            .await
+            .unwrap()
+            .is_none(),
+        "not fetched"
+    );
 }
 
 on_both!(

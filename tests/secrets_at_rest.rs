@@ -61,6 +61,7 @@ async fn dynamic_registration<S: Store>(s: std::sync::Arc<S>) -> Vec<String> {
     let mut settings = tower_oauth_toolkit::settings::Settings::default();
     settings.dcr_enabled = true;
     settings.dcr_registration_policy = tower_oauth_toolkit::settings::DcrPolicy::Open;
+    settings.dcr_allowed_grant_types = vec!["client_credentials".into()];
     let provider = Provider::builder(settings, s.clone(), StoreUsers::new(s.clone()))
         .secret_key(vec![7; 32])
         .build()

@@ -98,6 +98,7 @@ mod defaults {
         dcr_registration_token_expire_seconds: "DCR_REGISTRATION_TOKEN_EXPIRE_SECONDS" => (none);
         dcr_rotate_registration_token_on_update: "DCR_ROTATE_REGISTRATION_TOKEN_ON_UPDATE" => (true);
         dcr_registration_policy: "DCR_REGISTRATION_POLICY" => ("authenticated");
+        dcr_allowed_grant_types: "DCR_ALLOWED_GRANT_TYPES" => (["authorization_code", "urn:ietf:params:oauth:grant-type:device_code"]);
         dcr_initial_access_token_scope: "DCR_INITIAL_ACCESS_TOKEN_SCOPE" => ("oauth2_provider:dcr");
         dcr_registrations_per_hour: "DCR_REGISTRATIONS_PER_HOUR" => (20);
         dcr_unused_client_max_age_seconds: "DCR_UNUSED_CLIENT_MAX_AGE_SECONDS" => (none);

@@ -761,6 +761,8 @@ pub struct Registration {
     pub metadata: String,
     /// Registration time.
     pub created: Timestamp,
+    /// When a cleanup run first saw a token or code of the client (`None`: never).
+    pub used: Option<Timestamp>,
 }
 
 impl Registration {
@@ -796,6 +798,7 @@ impl NewRegistration {
             expires: self.expires,
             metadata: self.metadata,
             created: self.created,
+            used: None,
         }
     }
 }

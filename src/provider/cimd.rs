@@ -44,13 +44,27 @@ use crate::model::{Algorithm, ClientType, GrantType, NewApplication, Timestamp};
 use crate::settings::Settings;
 use crate::store::{Store, StoreError};
 
-/// Why a client id metadata document was not accepted (said to the client).
+/// Why a client id metadata document was not accepted (said to the client), and
+/// whether the cause may go away by itself (the host unreachable, slow or failing).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct CimdError(String);
+#[error("{message}")]
+pub struct CimdError {
+    message: String,
+    transient: bool,
+}
 
 fn refuse(why: impl Into<String>) -> CimdError {
-    CimdError(why.into())
+    CimdError {
+        message: why.into(),
+        transient: false,
+    }
+}
+
+fn unreachable(why: impl Into<String>) -> CimdError {
+    CimdError {
+        message: why.into(),
+        transient: true,
+    }
 }
 
 /// Whether `ip` is an address a fetch may reach.
@@ -70,6 +84,7 @@ fn public(ip: IpAddr, allow_loopback: bool) -> bool {
                 || a == 0
                 || (a == 100 && (64..128).contains(&b)) // CGNAT, RFC 6598
                 || (a == 192 && b == 0 && v4.octets()[2] == 0) // IETF protocol assignments
+                || (a == 198 && (b == 18 || b == 19)) // benchmarking, RFC 2544
                 || a >= 240)
         }
         IpAddr::V6(v6) => {
@@ -79,12 +94,27 @@ fn public(ip: IpAddr, allow_loopback: bool) -> bool {
             if v6.is_loopback() {
                 return allow_loopback;
             }
-            let first = v6.segments()[0];
+            let s = v6.segments();
+            let embedded = |hi: u16, lo: u16| {
+                std::net::Ipv4Addr::new((hi >> 8) as u8, hi as u8, (lo >> 8) as u8, lo as u8)
+            };
+            // NAT64 (RFC 6052) and 6to4 (RFC 3056) carry an IPv4 address: judge that one.
+            if s[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
+                return public(IpAddr::V4(embedded(s[6], s[7])), allow_loopback);
+            }
+            if s[0] == 0x2002 {
+                return public(IpAddr::V4(embedded(s[1], s[2])), allow_loopback);
+            }
             !(v6.is_unspecified()
                 || v6.is_multicast()
-                || (first & 0xfe00) == 0xfc00 // unique local
-                || (first & 0xffc0) == 0xfe80 // link local
-                || (first == 0x2001 && v6.segments()[1] == 0x0db8)) // documentation
+                || s[..6] == [0; 6] // IPv4-compatible (deprecated)
+                || (s[0] == 0x64 && s[1] == 0xff9b && s[2] == 1) // local-use NAT64, RFC 8215
+                || (s[0] & 0xfe00) == 0xfc00 // unique local
+                || (s[0] & 0xffc0) == 0xfe80 // link local
+                || (s[0] & 0xffc0) == 0xfec0 // site local (deprecated)
+                || (s[0] == 0x0100 && s[1..4] == [0, 0, 0]) // discard-only, RFC 6666
+                || (s[0] == 0x2001 && s[1] == 0) // Teredo
+                || (s[0] == 0x2001 && s[1] == 0x0db8)) // documentation
         }
     }
 }
@@ -144,6 +174,10 @@ pub fn check_client_id_url(
     }
     if url.as_str() != client_id {
         return Err(refuse("the client_id URL is not in normalized form"));
+    }
+    // The https port only (a fetch must not become a port scan), but for development.
+    if url.port().is_some() && !allow_loopback {
+        return Err(refuse("the client_id URL must use the default https port"));
     }
     let ip = match url.host() {
         Some(url::Host::Ipv4(ip)) => Some(IpAddr::V4(ip)),
@@ -276,7 +310,7 @@ impl Cimd {
             return Ok(false);
         }
         if let Some(e) = self.failures.get(client_id).await {
-            return Err(invalid_client(&e));
+            return self.failed(store, client_id, &e).await;
         }
         let _permit = match &self.permits {
             Some(p) => Some(p.clone().try_acquire_owned().map_err(|_| {
@@ -293,7 +327,7 @@ impl Cimd {
             Err(e) => {
                 tracing::info!(client_id, reason = %e, "client metadata document refused");
                 self.failures.insert(client_id.to_owned(), e.clone()).await;
-                return Err(invalid_client(&e));
+                return self.failed(store, client_id, &e).await;
             }
         };
         let changed = store_client(settings, store, client_id, &doc).await?;
@@ -305,6 +339,33 @@ impl Cimd {
         );
         self.fresh.insert(client_id.to_owned(), Fresh { ttl }).await;
         Ok(changed)
+    }
+
+    /// The answer to a failed fetch: a client stored from an earlier document goes on
+    /// working while its host is unreachable (stale, until a fetch succeeds); otherwise
+    /// 503 for an unreachable host, `invalid_client` for a refused document.
+    async fn failed<S: Store>(
+        &self,
+        store: &S,
+        client_id: &str,
+        e: &CimdError,
+    ) -> Result<bool, OAuthError> {
+        if !e.transient {
+            return Err(invalid_client(e));
+        }
+        if store
+            .find_application_by_client_id(client_id)
+            .await?
+            .is_some()
+        {
+            tracing::warn!(client_id, reason = %e, "client metadata document unreachable: using the stored copy");
+            return Ok(false);
+        }
+        Err(OAuthError::new(
+            ErrorCode::TemporarilyUnavailable,
+            format!("Client metadata document: {e}; try again later."),
+        )
+        .with_retry_after(5))
     }
 
     /// Fetches and checks the document: its contents and its `max-age`.
@@ -325,15 +386,23 @@ impl Cimd {
             .send()
             .await
             .map_err(|e| {
-                refuse(if e.is_timeout() {
-                    "fetching the client metadata document timed out".to_owned()
+                // The cause stays in the log: said to the client, "connection refused" or
+                // "resolves to a private address" would map the internal network.
+                tracing::info!(client_id, cause = %root(&e), "client metadata document fetch failed");
+                if e.is_redirect() {
+                    refuse("the client metadata document redirects to another host (or too often)")
+                } else if e.is_timeout() {
+                    unreachable("fetching the client metadata document timed out")
                 } else {
-                    format!(
-                        "the client metadata document could not be fetched: {}",
-                        root(&e)
-                    )
-                })
+                    unreachable("the client metadata document could not be fetched")
+                }
             })?;
+        if res.status().is_server_error() {
+            return Err(unreachable(format!(
+                "the client metadata document answered {}",
+                res.status()
+            )));
+        }
         if res.status() != reqwest::StatusCode::OK {
             return Err(refuse(format!(
                 "the client metadata document answered {}",
@@ -379,13 +448,15 @@ impl Cimd {
                 }
                 Ok(None) => break,
                 Err(e) if e.is_timeout() => {
-                    return Err(refuse("fetching the client metadata document timed out"))
+                    return Err(unreachable(
+                        "fetching the client metadata document timed out",
+                    ))
                 }
                 Err(e) => {
-                    return Err(refuse(format!(
-                        "the client metadata document could not be read: {}",
-                        root(&e)
-                    )))
+                    tracing::info!(client_id, cause = %root(&e), "client metadata document read failed");
+                    return Err(unreachable(
+                        "the client metadata document could not be read",
+                    ));
                 }
             }
         }
@@ -576,6 +647,7 @@ mod tests {
         assert!(check_client_id_url("https://other.example.com/c", &only, false).is_err());
         assert!(check_client_id_url("https://app.example.com/c", &only, false).is_ok());
         assert!(check_client_id_url("http://127.0.0.1:8080/c", &[], true).is_ok());
+        assert!(check_client_id_url("https://app.example.com:6379/c", &[], false).is_err());
         assert!(check_client_id_url("http://example.com/c", &[], true).is_err());
     }
 
@@ -591,6 +663,13 @@ mod tests {
             ("2606:2800:220:1:248:1893:25c8:1946", true),
             ("fd00::1", false),
             ("::", false),
+            ("64:ff9b::a9fe:a9fe", false),
+            ("64:ff9b::5db8:d822", true),
+            ("2002:0a00:0001::1", false),
+            ("::a00:1", false),
+            ("fec0::1", false),
+            ("2001:0:4136:e378::1", false),
+            ("198.18.0.1", false),
         ] {
             assert_eq!(public(ip.parse().unwrap(), true), ok, "{ip}");
         }

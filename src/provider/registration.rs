@@ -6,8 +6,11 @@
 //! must come from this server's own origin, as `application/json` — a cross-site page
 //! can send neither without a CORS preflight, which is refused), an initial access token
 //! (a bearer token of this server with `DCR_INITIAL_ACCESS_TOKEN_SCOPE`), or anyone. At
-//! most `DCR_REGISTRATIONS_PER_HOUR` registration requests are taken per client address
-//! (429 after that).
+//! most `DCR_REGISTRATIONS_PER_HOUR` admitted registration requests are taken per client
+//! address (429 after that; requests the policy refuses are not counted). The grant
+//! types a registered client may have are `DCR_ALLOWED_GRANT_TYPES` (default
+//! `authorization_code` and the device grant, which both involve a user; add
+//! `client_credentials` only where registration is not open).
 //!
 //! The client metadata is checked with the rules of `createapplication`
 //! ([`application::validate`](crate::application::validate)): redirect-URI problems are
@@ -26,7 +29,8 @@
 //! (stored as a checksum in `oauth2_registration`, expiring after
 //! `DCR_REGISTRATION_TOKEN_EXPIRE_SECONDS` or never) and the `registration_client_uri`.
 //! That token, with `DCR_REGISTRATION_SCOPE`, is the only credential RFC 7592 accepts:
-//! a wrong, expired or foreign token is 401 `invalid_token`. `PUT` replaces the
+//! a wrong, expired or foreign token is 401 `invalid_token`. Reads and updates answer
+//! with the token in use (RFC 7592 §3). `PUT` replaces the
 //! metadata (the client type cannot change) and, with
 //! `DCR_ROTATE_REGISTRATION_TOKEN_ON_UPDATE`, answers with a new token (the old one stops
 //! working); `DELETE` removes the client and everything issued to it (204).
@@ -310,6 +314,15 @@ fn parse_metadata<S, U>(p: &Provider<S, U>, body: &[u8]) -> Result<Metadata, Ref
         None => Vec::new(),
     };
     let grant = grant_type(&grants, &responses)?;
+    let allowed = &settings.dcr_allowed_grant_types;
+    if let Some(bad) = grant_types_of(grant)
+        .into_iter()
+        .find(|g| *g != "refresh_token" && !allowed.iter().any(|a| a == g))
+    {
+        return Err(metadata_error(format!(
+            "The grant type {bad:?} is not open to dynamically registered clients here (DCR_ALLOWED_GRANT_TYPES)."
+        )));
+    }
     if responses.is_empty() && grant.requires_redirect_uri() {
         // RFC 7591 §2: the default is `code`.
         responses = match grant {
@@ -583,6 +596,14 @@ async fn register<S: Store, U: UserAuthenticator>(
     if !s.dcr_enabled {
         return Err(Refusal::NotFound);
     }
+    if !is_json(&parts.headers) {
+        return Err(metadata_error(
+            "The request body must be application/json (RFC 7591 §3.1).",
+        ));
+    }
+    let owner = admit(p, parts).await?;
+    // Counted once the policy admitted the caller: junk requests cannot use up the
+    // budget of the others.
     let addr = super::throttle::client_addr(&parts.extensions);
     if !inner
         .registrations
@@ -592,12 +613,6 @@ async fn register<S: Store, U: UserAuthenticator>(
         tracing::warn!(client_addr = ?addr, "dynamic registration refused: rate limit");
         return Err(Refusal::TooMany);
     }
-    if !is_json(&parts.headers) {
-        return Err(metadata_error(
-            "The request body must be application/json (RFC 7591 §3.1).",
-        ));
-    }
-    let owner = admit(p, parts).await?;
     let Metadata { mut spec, echo } = parse_metadata(p, body)?;
     spec.user_id = owner;
     let (new, secret) = match application::prepare(&*inner.store, s, &inner.generators, &spec).await
@@ -615,7 +630,17 @@ async fn register<S: Store, U: UserAuthenticator>(
         metadata: Value::Object(echo).to_string(),
         created: now,
     };
-    let (app, registration) = inner.store.register_application(new, registration).await?;
+    let (app, registration) = match inner.store.register_application(new, registration).await {
+        Ok(v) => v,
+        // A generated client id taken by another registration at the same moment.
+        Err(StoreError::Conflict(_)) => {
+            return Err(Refusal::OAuth(OAuthError::new(
+                super::error::ErrorCode::TemporarilyUnavailable,
+                "The registration could not be completed; try again.",
+            )))
+        }
+        Err(e) => return Err(e.into()),
+    };
     tracing::info!(client_id = %app.client_id, grant_type = %app.authorization_grant_type, "client registered (RFC 7591)");
     let m = information(
         &base(p, parts),
@@ -629,11 +654,11 @@ async fn register<S: Store, U: UserAuthenticator>(
 
 /// The registration of a management request: its bearer token must be a live
 /// registration access token, with `DCR_REGISTRATION_SCOPE`, of the client in the path.
-async fn authorized<S: Store, U: UserAuthenticator>(
+async fn authorized<'r, S: Store, U: UserAuthenticator>(
     p: &Provider<S, U>,
-    parts: &http::request::Parts,
+    parts: &'r http::request::Parts,
     client_id: &str,
-) -> Result<(Application, Registration), Refusal> {
+) -> Result<(Application, Registration, &'r str), Refusal> {
     let inner = &p.inner;
     let s = &*inner.settings;
     if !s.dcr_enabled {
@@ -664,7 +689,7 @@ async fn authorized<S: Store, U: UserAuthenticator>(
     if !constant_time_eq(app.client_id.as_bytes(), client_id.as_bytes()) {
         return Err(refused());
     }
-    Ok((app, registration))
+    Ok((app, registration, token))
 }
 
 /// `GET register/<client_id>/` (RFC 7592 §2.1).
@@ -674,9 +699,10 @@ pub(crate) async fn registration_get<S: Store, U: UserAuthenticator>(
     parts: http::request::Parts,
 ) -> Response {
     match authorized(&p, &parts, &client_id).await {
-        Ok((app, registration)) => answer(
+        // RFC 7592 §3: the answer carries the registration access token in use.
+        Ok((app, registration, token)) => answer(
             StatusCode::OK,
-            information(&base(&p, &parts), &app, &registration, None, None),
+            information(&base(&p, &parts), &app, &registration, None, Some(token)),
         ),
         Err(e) => e.into_response(),
     }
@@ -703,7 +729,8 @@ async fn update<S: Store, U: UserAuthenticator>(
 ) -> Result<Response, Refusal> {
     let inner = &p.inner;
     let s = &*inner.settings;
-    let (mut app, mut registration) = authorized(p, parts, client_id).await?;
+    let (mut app, mut registration, presented) = authorized(p, parts, client_id).await?;
+    let presented_checksum = token_checksum(presented);
     if !is_json(&parts.headers) {
         return Err(metadata_error(
             "The request body must be application/json (RFC 7592 §2.2).",
@@ -770,18 +797,23 @@ async fn update<S: Store, U: UserAuthenticator>(
         registration.token_checksum = checksum;
         registration.expires = expires;
         registration.scope = s.dcr_registration_scope.clone();
-        Some(token)
+        token
     } else {
-        None
+        presented.to_owned()
     };
-    if !inner.store.update_registration(&app, &registration).await? {
+    if !inner
+        .store
+        .update_registration(&app, &registration, &presented_checksum)
+        .await?
+    {
+        // Rotated or deleted by another request since this one's token was checked.
         return Err(Refusal::Token(
             "The registration access token is not valid for this client.".into(),
         ));
     }
     inner.applications.forget(&app.client_id).await;
     tracing::info!(client_id = %app.client_id, "client registration updated (RFC 7592)");
-    let m = information(&base(p, parts), &app, &registration, None, token.as_deref());
+    let m = information(&base(p, parts), &app, &registration, None, Some(&token));
     Ok(answer(StatusCode::OK, m))
 }
 
@@ -792,7 +824,7 @@ pub(crate) async fn registration_delete<S: Store, U: UserAuthenticator>(
     parts: http::request::Parts,
 ) -> Response {
     let result = async {
-        let (app, _) = authorized(&p, &parts, &client_id).await?;
+        let (app, _, _) = authorized(&p, &parts, &client_id).await?;
         p.inner.store.delete_application(app.id).await?;
         p.inner.applications.forget(&app.client_id).await;
         tracing::info!(client_id = %app.client_id, "client registration deleted (RFC 7592)");

@@ -15,6 +15,14 @@
 //! one) is refused too, unless `allow_tokens_without_audience(true)` says otherwise: turn
 //! that on only while clients that do not send `resource` are still being migrated.
 //!
+//! Which audience a token issued without `resource` has depends on where it is read:
+//! this crate's provider *reports* OAUTH2_PROTECTED_RESOURCE_IDENTIFIER as the `aud` of
+//! such tokens in introspection answers and JWT access tokens (DOT's behaviour: the
+//! server's one default resource), so introspection and JWT validators configured with
+//! that identifier accept them; the store validator reads the token's own row, where
+//! such a token has no audience, and accepts it only with
+//! `allow_tokens_without_audience(true)`.
+//!
 //! [`StoreValidator::with_audience`]: super::StoreValidator::with_audience
 //! [`IntrospectionBuilder::audience`]: super::introspection::IntrospectionBuilder::audience
 //! [`JwtValidatorBuilder::audience`]: super::jwt::JwtValidatorBuilder::audience

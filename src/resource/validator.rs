@@ -63,6 +63,7 @@ pub struct StoreValidator<S> {
     store: Arc<S>,
     cache: Option<TokenCache>,
     audience: Option<AudienceCheck>,
+    allow_missing_audience: bool,
 }
 
 impl<S> Clone for StoreValidator<S> {
@@ -71,6 +72,7 @@ impl<S> Clone for StoreValidator<S> {
             store: self.store.clone(),
             cache: self.cache.clone(),
             audience: self.audience.clone(),
+            allow_missing_audience: self.allow_missing_audience,
         }
     }
 }
@@ -82,23 +84,22 @@ impl<S: Store> StoreValidator<S> {
             store,
             cache: None,
             audience: None,
+            allow_missing_audience: false,
         }
     }
 
     /// Accept only tokens issued for `resource` (their RFC 8707 audience names it); see
     /// [`audience`](super::audience) for why, and for tokens without an audience.
     pub fn with_audience(mut self, resource: impl Into<String>) -> Self {
-        let allow = self
-            .audience
-            .as_ref()
-            .is_some_and(AudienceCheck::allows_missing);
-        self.audience = Some(AudienceCheck::new([resource.into()]).allow_missing(allow));
+        self.audience =
+            Some(AudienceCheck::new([resource.into()]).allow_missing(self.allow_missing_audience));
         self
     }
 
     /// With [`with_audience`](Self::with_audience): also accept tokens issued without
     /// any resource (default: refused).
     pub fn allow_tokens_without_audience(mut self, allow: bool) -> Self {
+        self.allow_missing_audience = allow;
         self.audience = self.audience.map(|a| a.allow_missing(allow));
         self
     }

@@ -102,7 +102,7 @@
 //! | `AUTHENTICATION_SERVER_EXP_TIME_ZONE` | `"UTC"` only |
 //! | `SECRET_KEY`, `ACCESS_TOKEN_FORMAT`, `LOGIN_FAILURE_LIMIT`, `CLIENT_AUTH_FAILURE_LIMIT`, `DEVICE_USER_CODE_FAILURE_LIMIT`, `FAILURE_WINDOW_SECONDS`, `LOCKOUT_SECONDS`, `MAX_LOCKOUT_SECONDS` | not DOT's: Django's `SECRET_KEY`, the access-token format, and the throttling of credential guessing (`provider::throttle`; django-axes does this for a Django site) |
 //! | `DEVICE_CODE_EXPIRE_SECONDS` | not DOT's: the lifetime of device codes (oauthlib's fixed 1800 s) |
-//! | `DCR_REGISTRATION_POLICY`, `DCR_INITIAL_ACCESS_TOKEN_SCOPE`, `DCR_REGISTRATIONS_PER_HOUR`, `DCR_UNUSED_CLIENT_MAX_AGE_SECONDS` | not DOT's: who may register, the initial access token's scope, the per-address registration limit, and the cleanup of unused registered clients |
+//! | `DCR_REGISTRATION_POLICY`, `DCR_ALLOWED_GRANT_TYPES`, `DCR_INITIAL_ACCESS_TOKEN_SCOPE`, `DCR_REGISTRATIONS_PER_HOUR`, `DCR_UNUSED_CLIENT_MAX_AGE_SECONDS` | not DOT's: who may register and which grant types, the initial access token's scope, the per-address registration limit, and the cleanup of unused registered clients |
 //! | `CIMD_ALLOW_LOOPBACK` | not DOT's: metadata-document client ids on a loopback host, for development |
 //! | the nine `CLIENT_ASSERTION_*`; `PAR_REQUEST_URI_LIFETIME_SECONDS`; `OIDC_RP_INITIATED_REGISTRATION_URL`; `RESOURCE_SERVER_INTROSPECTION_JWT_{PRIVATE_KEY,ALG,AUDIENCE,LIFETIME,KID}`; `READ_SCOPE`, `WRITE_SCOPE` (DOT's `ReadWriteScopedResourceView`: use the resource side's scope policies) | accepted at their DOT defaults, refused otherwise ("… is not supported yet: … leave it at its default") |
 //!

@@ -198,6 +198,11 @@ settings! {
     /// default), `"initial_access_token"` (a bearer token of this server with
     /// DCR_INITIAL_ACCESS_TOKEN_SCOPE, RFC 7591 §3) or `"open"` (anyone).
     DCR_REGISTRATION_POLICY / dcr_registration_policy: DcrPolicy = DcrPolicy::Authenticated, Plain<DcrPolicy>;
+    /// The grant types a dynamically registered client may have (not DOT's; RFC 7591
+    /// names; `refresh_token` always goes with the others). The default leaves out
+    /// `client_credentials` and `password`: with open registration they would let anyone
+    /// get tokens without a user's consent.
+    DCR_ALLOWED_GRANT_TYPES / dcr_allowed_grant_types: Vec<String> = strings(["authorization_code", "urn:ietf:params:oauth:grant-type:device_code"]), List;
     /// The scope an initial access token must carry (not DOT's).
     DCR_INITIAL_ACCESS_TOKEN_SCOPE / dcr_initial_access_token_scope: String = text("oauth2_provider:dcr"), Text;
     /// Registrations accepted per client address per hour; 0 = no limit (not DOT's).

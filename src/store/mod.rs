@@ -90,9 +90,9 @@ pub enum CleanupStep {
     ExpiredGrants,
     /// Device grants with `expires < cutoff`.
     ExpiredDeviceGrants,
-    /// Dynamically registered clients (RFC 7591) registered before `cutoff` that hold no
-    /// access token, refresh token or authorization code: never used, or unused for
-    /// long enough that cleanup removed all they got. Only with
+    /// Dynamically registered clients (RFC 7591) registered before `cutoff` that never
+    /// obtained a token or code (no cleanup run saw one, see
+    /// [`Store::mark_used_registrations`], and they hold none now). Only with
     /// `DCR_UNUSED_CLIENT_MAX_AGE_SECONDS`.
     UnusedRegisteredClients,
 }
@@ -233,12 +233,23 @@ pub trait Store: Send + Sync + 'static {
     ) -> impl Future<Output = StoreResult<Option<Registration>>> + Send;
     /// Writes an RFC 7592 update in one transaction: the application's redirect URIs,
     /// post-logout redirect URIs, grant type, name and `updated`, and the registration's
-    /// token checksum, scope, expiry and metadata. False if either row is gone.
+    /// token checksum, scope, expiry and metadata — only while the registration's token is
+    /// still `presented_checksum` (compare and swap: two updates with one token, or one
+    /// with a token rotated out meanwhile, do not both win). False, with nothing
+    /// written, otherwise.
     fn update_registration(
         &self,
         app: &Application,
         registration: &Registration,
+        presented_checksum: &str,
     ) -> impl Future<Output = StoreResult<bool>> + Send;
+    /// Marks used (at `now`) every registration whose client holds a token or code: run by
+    /// cleanup before it deletes tokens, so that a client that was used is never taken for
+    /// one that never was. The number marked.
+    fn mark_used_registrations(
+        &self,
+        now: Timestamp,
+    ) -> impl Future<Output = StoreResult<u64>> + Send;
 
     // ----- authorization codes -----
 

@@ -23,10 +23,23 @@ pub(crate) enum Step {
 
 /// Whether consent may be skipped because a live token of the user already covers the
 /// scopes (`REQUEST_APPROVAL_PROMPT = "auto"`).
-pub(crate) fn covered(tokens: &[AccessToken], requested: &Scopes, now: Timestamp) -> bool {
+pub(crate) fn covered(
+    tokens: &[AccessToken],
+    requested: &Scopes,
+    resources: &crate::provider::resources::Resources,
+    now: Timestamp,
+) -> bool {
+    use crate::provider::resources::Resources;
     tokens.iter().any(|t| {
         !t.is_expired(now)
             && Scopes::parse(&t.scope).is_ok_and(|granted| requested.is_subset(&granted))
+            // RFC 8707: a consent for one API is not one for another, nor for a token
+            // restricted to none.
+            && if resources.is_empty() {
+                t.resource.is_empty()
+            } else {
+                resources.within(&Resources::from_stored(&t.resource))
+            }
     })
 }
 
@@ -184,11 +197,29 @@ mod tests {
             scope: scope.into(),
             created: now,
         };
+        use crate::provider::resources::Resources;
         let read = Scopes::parse("read").unwrap();
         let rw = Scopes::parse("read write").unwrap();
-        assert!(covered(&[tok("read write", now.add_secs(60))], &read, now));
-        assert!(!covered(&[tok("read", now.add_secs(60))], &rw, now));
-        assert!(!covered(&[tok("read write", now)], &read, now));
-        assert!(!covered(&[], &read, now));
+        let any = Resources::default();
+        assert!(covered(
+            &[tok("read write", now.add_secs(60))],
+            &read,
+            &any,
+            now
+        ));
+        assert!(!covered(&[tok("read", now.add_secs(60))], &rw, &any, now));
+        assert!(!covered(&[tok("read write", now)], &read, &any, now));
+        assert!(!covered(&[], &read, &any, now));
+        // RFC 8707: a token for API A does not stand for a consent to API B.
+        let a = Resources::from_stored("https://a.example");
+        let b = Resources::from_stored("https://b.example");
+        let mut for_a = tok("read", now.add_secs(60));
+        for_a.resource = "https://a.example".into();
+        assert!(covered(std::slice::from_ref(&for_a), &read, &a, now));
+        assert!(!covered(std::slice::from_ref(&for_a), &read, &b, now));
+        assert!(
+            !covered(std::slice::from_ref(&for_a), &read, &any, now),
+            "an unrestricted request is wider"
+        );
     }
 }

@@ -165,5 +165,5 @@ pub(crate) async fn already_approved<S: Store, U: UserAuthenticator>(
         .find_live_access_tokens(user.id, req.app.id, now)
         .await
         .map_err(super::request::Rejection::server)?;
-    Ok(covered(&tokens, &req.scopes, now))
+    Ok(covered(&tokens, &req.scopes, &req.resources, now))
 }

@@ -344,7 +344,8 @@ impl State {
                 .values()
                 .filter(|r| {
                     let app = r.application_id;
-                    r.created < cutoff
+                    r.used.is_none()
+                        && r.created < cutoff
                         && !self.access.values().any(|a| a.application_id == Some(app))
                         && !self.refresh.values().any(|t| t.application_id == app)
                         && !self.grants.values().any(|g| g.application_id == app)
@@ -430,6 +431,27 @@ impl Store for MemoryStore {
         Ok((app, registration))
     }
 
+    async fn mark_used_registrations(&self, now: Timestamp) -> StoreResult<u64> {
+        let mut s = self.lock();
+        let held: Vec<i64> = s
+            .registrations
+            .values()
+            .filter(|r| r.used.is_none())
+            .map(|r| r.application_id)
+            .filter(|&app| {
+                s.access.values().any(|a| a.application_id == Some(app))
+                    || s.refresh.values().any(|t| t.application_id == app)
+                    || s.grants.values().any(|g| g.application_id == app)
+            })
+            .collect();
+        for app in &held {
+            if let Some(r) = s.registrations.get_mut(app) {
+                r.used = Some(now);
+            }
+        }
+        Ok(held.len() as u64)
+    }
+
     async fn find_registration(&self, token_checksum: &str) -> StoreResult<Option<Registration>> {
         Ok(self
             .lock()
@@ -443,9 +465,14 @@ impl Store for MemoryStore {
         &self,
         app: &Application,
         registration: &Registration,
+        presented_checksum: &str,
     ) -> StoreResult<bool> {
         let mut s = self.lock();
-        if !s.registrations.contains_key(&app.id) {
+        let current = s
+            .registrations
+            .get(&app.id)
+            .map(|r| r.token_checksum.as_str());
+        if current != Some(presented_checksum) {
             return Ok(false);
         }
         let Some(stored) = s.apps.get_mut(&app.id) else {

@@ -391,8 +391,13 @@ impl Store for SqlStore {
         &self,
         app: &Application,
         registration: &Registration,
+        presented_checksum: &str,
     ) -> StoreResult<bool> {
-        on_backend!(self, b => b.update_registration(app, registration).await)
+        on_backend!(self, b => b.update_registration(app, registration, presented_checksum).await)
+    }
+
+    async fn mark_used_registrations(&self, now: Timestamp) -> StoreResult<u64> {
+        on_backend!(self, b => b.mark_used_registrations(now).await)
     }
 
     async fn create_grant(&self, grant: NewGrant) -> StoreResult<Grant> {

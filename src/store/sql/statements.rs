@@ -119,9 +119,18 @@ pub(crate) const INSERT_REGISTRATION: &str = concat!(insert_registration!(), " R
 /// SQLite: without `RETURNING`; the id is `last_insert_rowid()`.
 pub(crate) const INSERT_REGISTRATION_SQLITE: &str = insert_registration!();
 pub(crate) const REGISTRATION_BY_CHECKSUM: &str = "SELECT id, application_id, token_checksum, \
-     scope, expires, metadata, created FROM oauth2_registration WHERE token_checksum = $1";
+     scope, expires, metadata, created, used FROM oauth2_registration WHERE token_checksum = $1";
+/// Compare-and-swap on the presented token (`$6`): an update made with a token that was
+/// rotated out meanwhile changes nothing.
 pub(crate) const UPDATE_REGISTRATION: &str = "UPDATE oauth2_registration SET \
-     token_checksum = $2, scope = $3, expires = $4, metadata = $5 WHERE id = $1";
+     token_checksum = $2, scope = $3, expires = $4, metadata = $5 \
+     WHERE id = $1 AND token_checksum = $6";
+/// Cleanup: registrations whose client holds a token or code are marked used.
+pub(crate) const MARK_USED_REGISTRATIONS: &str = "UPDATE oauth2_registration SET used = $1 \
+     WHERE used IS NULL AND (\
+     EXISTS (SELECT 1 FROM oauth2_access_token a WHERE a.application_id = oauth2_registration.application_id) \
+     OR EXISTS (SELECT 1 FROM oauth2_refresh_token t WHERE t.application_id = oauth2_registration.application_id) \
+     OR EXISTS (SELECT 1 FROM oauth2_grant g WHERE g.application_id = oauth2_registration.application_id))";
 
 // ----- authorization codes -----
 
@@ -374,7 +383,7 @@ pub(crate) fn cleanup_delete_sql(step: CleanupStep) -> (&'static str, &'static s
         ),
         UnusedRegisteredClients => batch_delete!(
             "oauth2_application",
-            "SELECT r.application_id FROM oauth2_registration r WHERE r.created < $1 \
+            "SELECT r.application_id FROM oauth2_registration r WHERE r.created < $1 AND r.used IS NULL \
              AND NOT EXISTS (SELECT 1 FROM oauth2_access_token a WHERE a.application_id = r.application_id) \
              AND NOT EXISTS (SELECT 1 FROM oauth2_refresh_token t WHERE t.application_id = r.application_id) \
              AND NOT EXISTS (SELECT 1 FROM oauth2_grant g WHERE g.application_id = r.application_id) \
@@ -407,7 +416,7 @@ pub(crate) fn cleanup_count_sql(step: CleanupStep) -> &'static str {
         ExpiredGrants => "SELECT COUNT(*) FROM oauth2_grant WHERE expires < $1",
         ExpiredDeviceGrants => "SELECT COUNT(*) FROM oauth2_device_grant WHERE expires < $1",
         UnusedRegisteredClients => {
-            "SELECT COUNT(*) FROM oauth2_registration r WHERE r.created < $1 \
+            "SELECT COUNT(*) FROM oauth2_registration r WHERE r.created < $1 AND r.used IS NULL \
              AND NOT EXISTS (SELECT 1 FROM oauth2_access_token a WHERE a.application_id = r.application_id) \
              AND NOT EXISTS (SELECT 1 FROM oauth2_refresh_token t WHERE t.application_id = r.application_id) \
              AND NOT EXISTS (SELECT 1 FROM oauth2_grant g WHERE g.application_id = r.application_id)"

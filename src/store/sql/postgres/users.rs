@@ -160,8 +160,25 @@ impl PgStore {
         &self,
         a: &Application,
         r: &Registration,
+        presented: &str,
     ) -> StoreResult<bool> {
         let mut tx = self.begin().await?;
+        // The registration first: its row lock serializes concurrent updates, and a lost
+        // compare-and-swap writes nothing (the transaction is dropped, rolled back).
+        let swapped = sqlx::query(q::UPDATE_REGISTRATION)
+            .bind(r.id)
+            .bind(&r.token_checksum)
+            .bind(&r.scope)
+            .bind(r.expires)
+            .bind(&r.metadata)
+            .bind(presented)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?
+            .rows_affected();
+        if swapped != 1 {
+            return Ok(false);
+        }
         let updated = sqlx::query(q::UPDATE_REGISTERED_APP)
             .bind(a.id)
             .bind(&a.redirect_uris)
@@ -173,21 +190,16 @@ impl PgStore {
             .await
             .map_err(db_err)?
             .rows_affected();
-        if updated == 0 {
+        if updated != 1 {
             return Ok(false);
         }
-        let updated = sqlx::query(q::UPDATE_REGISTRATION)
-            .bind(r.id)
-            .bind(&r.token_checksum)
-            .bind(&r.scope)
-            .bind(r.expires)
-            .bind(&r.metadata)
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err)?
-            .rows_affected();
         tx.commit().await.map_err(db_err)?;
-        Ok(updated == 1)
+        Ok(true)
+    }
+
+    pub(crate) async fn mark_used_registrations(&self, now: Timestamp) -> StoreResult<u64> {
+        self.execute(sqlx::query(q::MARK_USED_REGISTRATIONS).bind(now))
+            .await
     }
 
     pub(crate) async fn delete_application(&self, id: i64) -> StoreResult<bool> {

@@ -260,5 +260,6 @@ pub(crate) fn registration(r: &Row<'_>) -> rusqlite::Result<Registration> {
         expires: r.get(4)?,
         metadata: r.get(5)?,
         created: r.get(6)?,
+        used: r.get(7)?,
     })
 }

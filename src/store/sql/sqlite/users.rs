@@ -129,8 +129,9 @@ impl SqliteStore {
         a: NewApplication,
         r: NewRegistration,
     ) -> StoreResult<(Application, Registration)> {
+        // Two statements: a savepoint of their own, so both or neither commit.
         self.engine
-            .write_one(move |c| {
+            .write(move |c| {
                 let args: [&dyn ToSql; 14] = [
                     &a.client_id,
                     &a.user_id,
@@ -183,10 +184,23 @@ impl SqliteStore {
         &self,
         a: &Application,
         r: &Registration,
+        presented: &str,
     ) -> StoreResult<bool> {
-        let (a, r) = (a.clone(), r.clone());
+        let (a, r, presented) = (a.clone(), r.clone(), presented.to_owned());
         self.engine
-            .write_one(move |c| {
+            .write(move |c| {
+                // The registration first: a lost compare-and-swap writes nothing.
+                let args: [&dyn ToSql; 6] = [
+                    &r.id,
+                    &r.token_checksum,
+                    &r.scope,
+                    &r.expires,
+                    &r.metadata,
+                    &presented,
+                ];
+                if execute(c, q::UPDATE_REGISTRATION, &args)? != 1 {
+                    return Ok(false);
+                }
                 let args: [&dyn ToSql; 6] = [
                     &a.id,
                     &a.redirect_uris,
@@ -195,13 +209,22 @@ impl SqliteStore {
                     &a.name,
                     &a.updated,
                 ];
-                if execute(c, q::UPDATE_REGISTERED_APP, &args)? == 0 {
-                    return Ok(false);
+                if execute(c, q::UPDATE_REGISTERED_APP, &args)? != 1 {
+                    // Gone meanwhile: undo the registration's half (this savepoint).
+                    return Err(crate::store::StoreError::NotFound("application".into()));
                 }
-                let args: [&dyn ToSql; 5] =
-                    [&r.id, &r.token_checksum, &r.scope, &r.expires, &r.metadata];
-                Ok(execute(c, q::UPDATE_REGISTRATION, &args)? == 1)
+                Ok(true)
             })
+            .await
+            .or_else(|e| match e {
+                crate::store::StoreError::NotFound(_) => Ok(false),
+                e => Err(e),
+            })
+    }
+
+    pub(crate) async fn mark_used_registrations(&self, now: Timestamp) -> StoreResult<u64> {
+        self.engine
+            .write_one(move |c| execute(c, q::MARK_USED_REGISTRATIONS, &[&now]))
             .await
     }
 
