@@ -183,13 +183,26 @@ pub async fn clear_expired_with<S: Store, P: CleanupProgress + ?Sized>(
     // Dynamically registered clients that hold a token or code now are marked used
     // before any token goes — on every run, whether or not the last step is on — so that
     // step never takes a client that was used for one that never was.
-    store.mark_used_registrations(now).await?;
+    // If that fails, the token steps still run and only the last one is skipped.
+    let marked = match store.mark_used_registrations(now).await {
+        Ok(_) => true,
+        Err(e) => {
+            tracing::warn!(error = %e, "marking used registered clients failed; their step is skipped this run");
+            false
+        }
+    };
     for step in CleanupStep::ALL {
         if progress.cancelled() {
             report.cancelled = true;
             break;
         }
-        let cutoff = match step_cutoff(step, settings, now) {
+        let cutoff = match step_cutoff(step, settings, now).and_then(|c| {
+            if step == CleanupStep::UnusedRegisteredClients && !marked {
+                Err("the used clients could not be marked")
+            } else {
+                Ok(c)
+            }
+        }) {
             Ok(c) => c,
             Err(why) => {
                 if progress.log_steps() {
