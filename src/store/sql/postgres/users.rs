@@ -54,25 +54,7 @@ impl PgStore {
     // ----- applications -----
 
     pub(crate) async fn create_application(&self, a: NewApplication) -> StoreResult<Application> {
-        let id = returned_id(
-            sqlx::query_scalar(q::INSERT_APP)
-                .bind(&a.client_id)
-                .bind(a.user_id)
-                .bind(&a.redirect_uris)
-                .bind(&a.post_logout_redirect_uris)
-                .bind(a.client_type.as_str())
-                .bind(a.authorization_grant_type.as_str())
-                .bind(&a.client_secret)
-                .bind(a.hash_client_secret)
-                .bind(&a.name)
-                .bind(a.skip_authorization)
-                .bind(a.created)
-                .bind(a.algorithm.as_str())
-                .bind(&a.allowed_origins)
-                .bind(a.pkce_required)
-                .fetch_all(&self.pool)
-                .await,
-        )?;
+        let id = insert_app(&self.pool, &a).await?;
         Ok(a.into_row(id))
     }
 
@@ -115,25 +97,7 @@ impl PgStore {
         r: NewRegistration,
     ) -> StoreResult<(Application, Registration)> {
         let mut tx = self.begin().await?;
-        let app_id = returned_id(
-            sqlx::query_scalar(q::INSERT_APP)
-                .bind(&a.client_id)
-                .bind(a.user_id)
-                .bind(&a.redirect_uris)
-                .bind(&a.post_logout_redirect_uris)
-                .bind(a.client_type.as_str())
-                .bind(a.authorization_grant_type.as_str())
-                .bind(&a.client_secret)
-                .bind(a.hash_client_secret)
-                .bind(&a.name)
-                .bind(a.skip_authorization)
-                .bind(a.created)
-                .bind(a.algorithm.as_str())
-                .bind(&a.allowed_origins)
-                .bind(a.pkce_required)
-                .fetch_all(&mut *tx)
-                .await,
-        )?;
+        let app_id = insert_app(&mut *tx, &a).await?;
         let id = returned_id(
             sqlx::query_scalar(q::INSERT_REGISTRATION)
                 .bind(app_id)
@@ -205,4 +169,27 @@ impl PgStore {
     pub(crate) async fn delete_application(&self, id: i64) -> StoreResult<bool> {
         Ok(self.execute(sqlx::query(q::DELETE_APP).bind(id)).await? > 0)
     }
+}
+
+/// Inserts an application row (on the pool or in a transaction); its id.
+async fn insert_app<'e, E: sqlx::PgExecutor<'e>>(e: E, a: &NewApplication) -> StoreResult<i64> {
+    returned_id(
+        sqlx::query_scalar(q::INSERT_APP)
+            .bind(&a.client_id)
+            .bind(a.user_id)
+            .bind(&a.redirect_uris)
+            .bind(&a.post_logout_redirect_uris)
+            .bind(a.client_type.as_str())
+            .bind(a.authorization_grant_type.as_str())
+            .bind(&a.client_secret)
+            .bind(a.hash_client_secret)
+            .bind(&a.name)
+            .bind(a.skip_authorization)
+            .bind(a.created)
+            .bind(a.algorithm.as_str())
+            .bind(&a.allowed_origins)
+            .bind(a.pkce_required)
+            .fetch_all(e)
+            .await,
+    )
 }

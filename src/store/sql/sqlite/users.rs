@@ -63,23 +63,7 @@ impl SqliteStore {
     pub(crate) async fn create_application(&self, a: NewApplication) -> StoreResult<Application> {
         self.engine
             .write_one(move |c| {
-                let args: [&dyn ToSql; 14] = [
-                    &a.client_id,
-                    &a.user_id,
-                    &a.redirect_uris,
-                    &a.post_logout_redirect_uris,
-                    &a.client_type.as_str(),
-                    &a.authorization_grant_type.as_str(),
-                    &a.client_secret,
-                    &a.hash_client_secret,
-                    &a.name,
-                    &a.skip_authorization,
-                    &a.created,
-                    &a.algorithm.as_str(),
-                    &a.allowed_origins,
-                    &a.pkce_required,
-                ];
-                let id = insert(c, q::INSERT_APP_SQLITE, &args)?;
+                let id = insert_app(c, &a)?;
                 Ok(a.into_row(id))
             })
             .await
@@ -132,23 +116,7 @@ impl SqliteStore {
         // Two statements: a savepoint of their own, so both or neither commit.
         self.engine
             .write(move |c| {
-                let args: [&dyn ToSql; 14] = [
-                    &a.client_id,
-                    &a.user_id,
-                    &a.redirect_uris,
-                    &a.post_logout_redirect_uris,
-                    &a.client_type.as_str(),
-                    &a.authorization_grant_type.as_str(),
-                    &a.client_secret,
-                    &a.hash_client_secret,
-                    &a.name,
-                    &a.skip_authorization,
-                    &a.created,
-                    &a.algorithm.as_str(),
-                    &a.allowed_origins,
-                    &a.pkce_required,
-                ];
-                let app_id = insert(c, q::INSERT_APP_SQLITE, &args)?;
+                let app_id = insert_app(c, &a)?;
                 let args: [&dyn ToSql; 6] = [
                     &app_id,
                     &r.token_checksum,
@@ -233,4 +201,25 @@ impl SqliteStore {
             .write_one(move |c| Ok(execute(c, q::DELETE_APP, &[&id])? > 0))
             .await
     }
+}
+
+/// Inserts an application row; its id.
+fn insert_app(c: &rusqlite::Connection, a: &NewApplication) -> StoreResult<i64> {
+    let args: [&dyn ToSql; 14] = [
+        &a.client_id,
+        &a.user_id,
+        &a.redirect_uris,
+        &a.post_logout_redirect_uris,
+        &a.client_type.as_str(),
+        &a.authorization_grant_type.as_str(),
+        &a.client_secret,
+        &a.hash_client_secret,
+        &a.name,
+        &a.skip_authorization,
+        &a.created,
+        &a.algorithm.as_str(),
+        &a.allowed_origins,
+        &a.pkce_required,
+    ];
+    insert(c, q::INSERT_APP_SQLITE, &args)
 }
