@@ -72,6 +72,7 @@ pub mod authorize;
 #[cfg(feature = "cimd")]
 pub mod cimd;
 pub mod client_auth;
+pub(crate) mod client_metadata;
 pub mod device;
 pub mod error;
 pub mod grants;
