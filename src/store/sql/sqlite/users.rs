@@ -94,17 +94,7 @@ impl SqliteStore {
     pub(crate) async fn update_application(&self, a: &Application) -> StoreResult<bool> {
         let a = a.clone();
         self.engine
-            .write_one(move |c| {
-                let args: [&dyn ToSql; 6] = [
-                    &a.id,
-                    &a.redirect_uris,
-                    &a.post_logout_redirect_uris,
-                    &a.authorization_grant_type.as_str(),
-                    &a.name,
-                    &a.updated,
-                ];
-                Ok(execute(c, q::UPDATE_REGISTERED_APP, &args)? == 1)
-            })
+            .write_one(move |c| Ok(update_app(c, &a)? == 1))
             .await
     }
 
@@ -169,15 +159,7 @@ impl SqliteStore {
                 if execute(c, q::UPDATE_REGISTRATION, &args)? != 1 {
                     return Ok(false);
                 }
-                let args: [&dyn ToSql; 6] = [
-                    &a.id,
-                    &a.redirect_uris,
-                    &a.post_logout_redirect_uris,
-                    &a.authorization_grant_type.as_str(),
-                    &a.name,
-                    &a.updated,
-                ];
-                if execute(c, q::UPDATE_REGISTERED_APP, &args)? != 1 {
+                if update_app(c, &a)? != 1 {
                     // Gone meanwhile: undo the registration's half (this savepoint).
                     return Err(crate::store::StoreError::NotFound("application".into()));
                 }
@@ -222,4 +204,17 @@ fn insert_app(c: &rusqlite::Connection, a: &NewApplication) -> StoreResult<i64> 
         &a.pkce_required,
     ];
     insert(c, q::INSERT_APP_SQLITE, &args)
+}
+
+/// Writes what an update may change of an application; the rows changed.
+fn update_app(c: &rusqlite::Connection, a: &Application) -> StoreResult<u64> {
+    let args: [&dyn ToSql; 6] = [
+        &a.id,
+        &a.redirect_uris,
+        &a.post_logout_redirect_uris,
+        &a.authorization_grant_type.as_str(),
+        &a.name,
+        &a.updated,
+    ];
+    execute(c, q::UPDATE_REGISTERED_APP, &args)
 }
